@@ -1,0 +1,3 @@
+from lightning_nas.cli import main
+
+main()

@@ -1,0 +1,229 @@
+"""``ChildSnapshot``: evaluate every child after every training epoch and keep the history.
+
+This is the product's core: the per-child accuracy table that every ranking analysis starts from.
+After each epoch (every ``every_n_epochs``) the callback
+
+1. evaluates every child of the space, or a pool of ``pool_size`` children drawn once from
+   ``pool_seed`` (identical across epochs and seeds: rankings need a fixed yardstick), on the data
+   module's evaluation tensors, kept on the device for the whole run;
+2. appends one row per child to the history and rewrites ``history.csv`` atomically;
+3. logs the summary scalars (:func:`lightning_nas.analysis.evaluation_summary`) to every logger and
+   the children's accuracies as one W&B table.
+
+Its state (the rows so far) is part of every checkpoint, so a resumed run writes a history that
+holds every epoch, identical to the uninterrupted run's. A resumed run gets a new run directory
+(``meta.json`` names the checkpoint), so nothing an earlier run wrote is ever overwritten.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_info
+from tqdm.auto import tqdm
+
+import lightning_nas
+from lightning_nas.analysis import accuracy_matrix, evaluation_summary
+from lightning_nas.errors import ConfigError
+from lightning_nas.evaluation import evaluate_children
+from lightning_nas.groundtruth import GroundTruth
+from lightning_nas.history import COLUMNS, write_history, write_meta
+from lightning_nas.plots import rank_vs_epoch
+from lightning_nas.seeding import rng
+
+
+class ChildSnapshot(L.Callback):
+    """Evaluate all children (or a fixed pool) after every epoch; write the run directory.
+
+    Args:
+        pool_size: Evaluate a pool of this many children instead of all (for large spaces). The
+            pool is drawn once from ``pool_seed`` and sorted by child index.
+        pool_seed: Seed of the pool; independent of the run seed so all seeds rank the same pool.
+        eval_batch_size: Images per evaluation batch. With batch-statistics BN it changes the
+            measurement, so it is recorded in ``meta.json``.
+        every_n_epochs: Evaluate after every n-th epoch (and always after the last one).
+        ground_truth: Table of true accuracies; enables the ``gt/*`` metrics (GT-Tau, sparse tau,
+            top-1 / top-3 rank).
+        run_name: Prefix of the run directory name (default: the search space's name).
+    """
+
+    def __init__(
+        self,
+        pool_size: Optional[int] = None,
+        pool_seed: int = 0,
+        eval_batch_size: int = 1024,
+        every_n_epochs: int = 1,
+        ground_truth: Optional[GroundTruth] = None,
+        run_name: Optional[str] = None,
+    ) -> None:
+        if pool_size is not None and pool_size < 2:
+            raise ConfigError(f"snapshot.pool_size must be >= 2 or null, got {pool_size}")
+        if eval_batch_size < 1 or every_n_epochs < 1:
+            raise ConfigError("snapshot.eval_batch_size and snapshot.every_n_epochs must be >= 1")
+        self.pool_size, self.pool_seed = pool_size, pool_seed
+        self.eval_batch_size, self.every_n_epochs = eval_batch_size, every_n_epochs
+        self.ground_truth, self.run_name = ground_truth, run_name
+        self.rows: list[tuple] = []
+        self.config: Optional[dict[str, Any]] = None  # the resolved config, set by the CLI
+        self.run_dir: Optional[Path] = None
+        self.indices: list[int] = []
+        self.labels: list[str] = []
+        self.gt: Optional[np.ndarray] = None
+        self._eval_cache: Optional[tuple[torch.Tensor, torch.Tensor]] = None
+
+    # -- set-up ----------------------------------------------------------------------------------
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit" or self.run_dir is not None:
+            return
+        space = pl_module.space
+        if self.pool_size is None or self.pool_size >= len(space):
+            self.indices = list(range(len(space)))
+        else:
+            pool = rng(self.pool_seed, "pool", space.name).choice(len(space), self.pool_size, replace=False)
+            self.indices = sorted(pool.tolist())
+        self.labels = space.labels(self.indices)
+        if self.ground_truth is not None:
+            self.gt = self.ground_truth.load(space, self.labels)
+        self.run_dir = self._make_run_dir(trainer, pl_module)
+        for callback in trainer.checkpoint_callbacks:
+            if callback.dirpath is None:
+                callback.dirpath = str(self.run_dir / "checkpoints")
+
+    def _make_run_dir(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Path:
+        """``<default_root_dir>/runs/<name>-seed<seed>-<time>``, created on rank 0 and broadcast."""
+        path = None
+        if trainer.is_global_zero:
+            name = f"{self.run_name or pl_module.space.name}-seed{pl_module.sampling_seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+            root = Path(trainer.default_root_dir) / "runs"
+            root.mkdir(parents=True, exist_ok=True)
+            for suffix in range(1000):
+                path = root / (name if suffix == 0 else f"{name}-{suffix}")
+                try:
+                    path.mkdir()
+                    break
+                except FileExistsError:
+                    continue
+        return Path(trainer.strategy.broadcast(str(path) if path else None))
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        write_meta(self.run_dir, self._meta(trainer, pl_module))
+        if self.rows:
+            write_history(self.run_dir, self.rows)
+        for logger in trainer.loggers:
+            logger.log_hyperparams({"run_dir": str(self.run_dir)})
+        rank_zero_info(f"lightning_nas: run directory {self.run_dir}")
+
+    def _meta(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        datamodule = trainer.datamodule
+        supernet = pl_module.supernet
+        return {
+            "lightning_nas_version": lightning_nas.__version__,
+            "torch_version": torch.__version__,
+            "space": pl_module.space.name,
+            "supernet": type(supernet).__name__,
+            "children": self.labels,
+            "child_indices": self.indices,
+            "pool": {"size": self.pool_size, "seed": self.pool_seed},
+            "seed": pl_module.sampling_seed,
+            "sampling": pl_module.hparams["sampling"],
+            "optimization": pl_module.hparams["optimization"],
+            "bn_mode": supernet.bn_mode,
+            "evaluation": {**datamodule.describe(), "eval_batch_size": self.eval_batch_size},
+            "precision": str(trainer.precision),
+            "devices": trainer.num_devices,
+            "num_nodes": trainer.num_nodes,
+            "ground_truth": None if self.ground_truth is None else vars(self.ground_truth),
+            "resumed_from": trainer.ckpt_path,
+            "config": self.config,
+        }
+
+    # -- the snapshot ----------------------------------------------------------------------------
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        last = trainer.max_epochs is not None and epoch >= trainer.max_epochs
+        if epoch % self.every_n_epochs and not last:
+            return
+        accuracy, loss = self._evaluate(trainer, pl_module, f"epoch {epoch}")
+        previous = self._previous_accuracy()
+        step = trainer.global_step
+        trained = pl_module.space.label(pl_module.arch_at(step - 1)) if step > 0 else ""
+        self.rows.extend(
+            ("epoch", epoch, step, label, index, float(acc), float(lo), trained)
+            for label, index, acc, lo in zip(self.labels, self.indices, accuracy, loss)
+        )
+        summary = evaluation_summary(accuracy, previous, self.gt)
+        pl_module.log_dict({f"snapshot/{k}": v for k, v in summary.items()}, on_epoch=True, sync_dist=False)
+        if trainer.is_global_zero:
+            write_history(self.run_dir, self.rows)
+            self._log_table(trainer, epoch, accuracy, loss)
+
+    def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, what: str) -> tuple[np.ndarray, np.ndarray]:
+        if self._eval_cache is None or self._eval_cache[0].device != pl_module.device:
+            images, labels = trainer.datamodule.eval_tensors()
+            self._eval_cache = (images.to(pl_module.device), labels.to(pl_module.device))
+        images, labels = self._eval_cache
+        archs = [pl_module.space.arch(i) for i in self.indices]
+        batches = -(-len(labels) // self.eval_batch_size)
+        with tqdm(
+            total=len(archs) * batches,
+            desc=f"{what}: evaluating {len(archs)} children",
+            unit="child-batch",
+            leave=False,
+            file=sys.stderr,
+            disable=not trainer.is_global_zero or trainer.progress_bar_callback is None,
+        ) as bar:
+            return evaluate_children(
+                pl_module.supernet,
+                archs,
+                images,
+                labels,
+                self.eval_batch_size,
+                forward_context=trainer.precision_plugin.forward_context,
+                progress=bar.update,
+            )
+
+    def _previous_accuracy(self) -> Optional[np.ndarray]:
+        epochs = [row for row in self.rows if row[0] == "epoch"]
+        if not epochs:
+            return None
+        return np.array([row[5] for row in epochs[-len(self.labels) :]])
+
+    def _log_table(self, trainer: L.Trainer, epoch: int, accuracy: np.ndarray, loss: np.ndarray) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_table(
+                    key="snapshot/children",
+                    columns=["epoch", "arch", "accuracy", "loss"],
+                    data=[[epoch, label, float(a), float(lo)] for label, a, lo in zip(self.labels, accuracy, loss)],
+                )
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        if self.rows:
+            figure = rank_vs_epoch(accuracy_matrix(pd.DataFrame(self.rows, columns=COLUMNS)), self.gt)
+            path = self.run_dir / "rank_vs_epoch.png"
+            figure.savefig(path, dpi=120)
+            for logger in trainer.loggers:
+                if isinstance(logger, WandbLogger):
+                    logger.log_image(key="snapshot/rank_vs_epoch", images=[str(path)])
+        rank_zero_info(f"lightning_nas: finished; history in {self.run_dir}")
+
+    # -- checkpointing ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": [list(row) for row in self.rows], "labels": self.labels}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if self.labels and state_dict["labels"] != self.labels:
+            raise ConfigError("the checkpoint evaluated other children than this config: keep snapshot.pool_* unchanged")
+        self.rows = [tuple(row) for row in state_dict["rows"]]

@@ -1,0 +1,98 @@
+"""``lightning_nas``: the command line (LightningCLI over :class:`SuperNetModule` and a data module).
+
+    lightning_nas fit --config configs/quickstart.yaml --trainer.default_root_dir runs_root --seed_everything 7
+
+Beyond LightningCLI it (1) always attaches :class:`ChildSnapshot` (``snapshot.*`` keys), (2) stores
+the resolved config in the run directory instead of ``config.yaml`` files that collide between
+runs, (3) reads a logger's relative ``save_dir`` as relative to ``trainer.default_root_dir``, so
+every output of a run lives under that one folder, and (4) reports every configuration mistake as one line with exit code 2 before any
+work starts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+
+from lightning_nas.callbacks.child_snapshot import ChildSnapshot
+from lightning_nas.data import ImageDataModule
+from lightning_nas.errors import ConfigError
+from lightning_nas.module import SuperNetModule
+
+EXIT_CONFIG_ERROR = 2
+
+
+class _OneLineErrorParser(LightningArgumentParser):
+    """jsonargparse prints usage plus a multi-line explanation; a user needs the one line that
+    names the key. The full text stays available with ``--help``."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:  # type: ignore[override]
+        if not self.exit_on_error:  # an inner parse whose ArgumentError jsonargparse handles itself
+            super().error(message, ex)
+        raise ConfigError(_one_line(message) + " (see 'lightning_nas fit --help')")
+
+
+_NOISE = ("Does not validate", "Subtypes:", "Errors:", "Given value", "Problem with given class_path", "Expected a <class 'NoneType'>")
+
+
+def _one_line(message: str) -> str:
+    """``<key>: <reason>`` from jsonargparse's nested report (keys of nested classes are joined)."""
+    keys = re.findall(r'Parser key "([^"]+)"', message)
+    reasons = []
+    for line in message.splitlines():
+        line = re.sub(r'Parser key "[^"]+":?', "", line).strip(" -")
+        if line and not line.startswith(_NOISE):
+            reasons.append(line)
+    reason = reasons[0] if reasons else message.strip()
+    return f"{'.'.join(keys)}: {reason}" if keys else reason
+
+
+class _RunConfig(SaveConfigCallback):
+    """Hands the resolved config to :class:`ChildSnapshot`, which stores it in ``meta.json``."""
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        config = json.loads(self.parser.dump(self.config, skip_none=False, format="json"))
+        for callback in trainer.callbacks:
+            if isinstance(callback, ChildSnapshot):
+                callback.config = config
+
+
+class NASCLI(LightningCLI):
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ChildSnapshot, "snapshot")
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
+        root = config.trainer.default_root_dir or "."
+        loggers = config.trainer.logger
+        for logger in loggers if isinstance(loggers, list) else [loggers]:
+            init_args = getattr(logger, "init_args", None)
+            if init_args is not None and "save_dir" in init_args:
+                init_args.save_dir = str(Path(root) / (init_args.save_dir or ""))
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the ``lightning_nas`` console script."""
+    try:
+        NASCLI(
+            SuperNetModule,
+            ImageDataModule,
+            subclass_mode_data=True,
+            parser_class=_OneLineErrorParser,
+            save_config_callback=_RunConfig,
+            save_config_kwargs={"overwrite": True},
+            args=args,
+        )
+    except ConfigError as error:
+        print(f"lightning_nas: error: {error}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG_ERROR)
+
+
+if __name__ == "__main__":
+    main()

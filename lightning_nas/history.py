@@ -1,0 +1,56 @@
+"""The run directory: ``meta.json`` + ``history.csv`` (+ ``checkpoints/``, plots, W&B files).
+
+``history.csv`` is a long table, one row per child per evaluation:
+
+=============  ===========================================================================
+``kind``       ``epoch`` (after a training epoch)
+``epoch``      training epochs completed (1 = after the first epoch)
+``step``       optimizer steps completed (Lightning's ``global_step``)
+``arch``       the child's label (``"434"``, or a benchmark's arch string)
+``arch_index`` the child's index in the space's canonical order
+``accuracy``   top-1 accuracy on the evaluation split, a fraction in [0, 1]
+``loss``       mean cross-entropy on the evaluation split
+``trained_arch`` label of the child trained by the last mini-batch before this evaluation
+=============  ===========================================================================
+
+Every write replaces the whole file through a temporary file and ``os.replace``, so a crash leaves
+the previous complete version, never a truncated one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+COLUMNS = ["kind", "epoch", "step", "arch", "arch_index", "accuracy", "loss", "trained_arch"]
+HISTORY_FILE = "history.csv"
+META_FILE = "meta.json"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, nothing between."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_history(run_dir: Path, rows: list[tuple]) -> None:
+    """Atomically (re)write the history table from rows ordered as :data:`COLUMNS`."""
+    write_atomic(run_dir / HISTORY_FILE, pd.DataFrame(rows, columns=COLUMNS).to_csv(index=False))
+
+
+def write_meta(run_dir: Path, meta: dict[str, Any]) -> None:
+    write_atomic(run_dir / META_FILE, json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")

@@ -1,0 +1,132 @@
+"""Ranking metrics for weight-sharing NAS.
+
+Paper A: Zhang et al., "Deeper Insights into Weight Sharing in Neural Architecture Search",
+arXiv 2001.01431 (GT-Tau, S-Tau, Top-n rank).
+Paper B: Yu et al., "How to Train Your Super-Net: An Analysis of Training Heuristics in
+Weight-Sharing NAS", arXiv 2003.04276 (sparse Kendall tau).
+
+All correlations are scipy's: Kendall tau-b and Spearman rho. Higher accuracy = better.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import stats
+
+
+def _pair(x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(x, dtype=float)
+    b = np.asarray(y, dtype=float)
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"expected two 1-D arrays, got shapes {a.shape} and {b.shape}")
+    if a.shape != b.shape:
+        raise ValueError(f"inputs differ in length: {a.size} vs {b.size}")
+    return a, b
+
+
+def _matrix(m: ArrayLike, min_rows: int = 1) -> np.ndarray:
+    a = np.asarray(m, dtype=float)
+    if a.ndim != 2:
+        raise ValueError(f"expected a 2-D array (rows x children), got shape {a.shape}")
+    if a.shape[0] < min_rows:
+        raise ValueError(f"expected at least {min_rows} rows, got {a.shape[0]}")
+    return a
+
+
+def kendall_tau(x: ArrayLike, y: ArrayLike) -> float:
+    """Kendall tau-b, ``(C - D) / sqrt((n0 - n1)(n0 - n2))``, as ``scipy.stats.kendalltau``.
+
+    C/D count concordant/discordant pairs, n0 = n(n-1)/2, n1/n2 the pairs tied in x/y.
+    Returns nan when either input is constant, since the denominator is then zero. This is
+    the ranking correlation of Paper A (GT-Tau, S-Tau) and Paper B.
+    """
+    a, b = _pair(x, y)
+    return float(stats.kendalltau(a, b).statistic)
+
+
+def spearman(x: ArrayLike, y: ArrayLike) -> float:
+    """Spearman rho: Pearson correlation of the average ranks, as ``scipy.stats.spearmanr``.
+
+    Returns nan (scipy also warns) when either input is constant.
+    """
+    a, b = _pair(x, y)
+    return float(stats.spearmanr(a, b).statistic)
+
+
+def top_n_rank(pred: ArrayLike, gt: ArrayLike, n: int) -> int:
+    """Paper A's Top-n rank (TnR; T1R, T3R): best ground-truth rank among the top-n predicted.
+
+    Ground-truth ranks are ``rankdata(-gt, method="ordinal")`` (1 = best, ties by index).
+    The n children with the highest ``pred`` are taken from a stable sort of ``-pred``, so
+    tied predictions favour the lower index. Returns the minimum gt rank among them.
+    """
+    p, g = _pair(pred, gt)
+    if not 1 <= n <= p.size:
+        raise ValueError(f"n must lie in [1, {p.size}], got {n}")
+    gt_rank = stats.rankdata(-g, method="ordinal")
+    chosen = np.argsort(-p, kind="stable")[:n]
+    return int(gt_rank[chosen].min())
+
+
+def sparse_kendall_tau(pred: ArrayLike, gt: ArrayLike, threshold: float = 1e-3) -> float:
+    """Paper B's sparse Kendall tau: tau-b after merging gt accuracies closer than a bin.
+
+    Follows the authors' ``compute_sparse_kendalltau`` (kcyu2014/nas-landmarkreg):
+    gt with mean in (1, 100) is taken as percent and divided by 100; ``order`` sorts the
+    children by ``pred`` ascending (stable); ``rank_map`` is the dense rank of
+    ``floor(gt / threshold)``, i.e. children in the same bin share a rank; the result is
+    ``kendalltau(sort(rank_map), rank_map[order])``. A perfect predictor scores 1, and
+    swapping children within one bin costs nothing. Returns nan if all gt share one bin.
+    """
+    p, g = _pair(pred, gt)
+    if threshold <= 0:
+        raise ValueError(f"threshold must be positive, got {threshold}")
+    # Only gt is binned, so only gt's scale matters; pred is used for its ordering alone.
+    if 1 < g.mean() < 100:
+        g = g / 100.0
+    # Multiplying by 1/threshold mirrors the authors' arithmetic, so bin edges match theirs.
+    bins = np.floor(g * (1.0 / threshold))
+    rank_map = np.unique(bins, return_inverse=True)[1].reshape(-1)
+    order = np.argsort(p, kind="stable")
+    return float(stats.kendalltau(np.sort(rank_map), rank_map[order]).statistic)
+
+
+def s_tau(rows: ArrayLike) -> tuple[float, float, float]:
+    """Paper A's S-Tau (Table 1): (mean, max, min) of Kendall tau over all pairs i < j.
+
+    ``rows`` is (N, K): N instances (e.g. super-nets from different seeds) each scoring the
+    same K children. Needs N >= 2 so that at least one pair exists.
+    """
+    m = _matrix(rows, min_rows=2)
+    n = m.shape[0]
+    taus = np.array([kendall_tau(m[i], m[j]) for i in range(n) for j in range(i + 1, n)])
+    return float(taus.mean()), float(taus.max()), float(taus.min())
+
+
+def gt_tau_window(matrix: ArrayLike, gt: ArrayLike, k: int) -> tuple[float, float]:
+    """Paper A's GT-Tau-Mean-k and GT-Tau-Std-k (Table 3) over the last k rows.
+
+    GT-Tau of row t is ``kendall_tau(matrix[t], gt)``; ``matrix`` is (T, K), one row per
+    evaluation. Returns the mean and population std (ddof=0) of the last k values.
+    """
+    m = _matrix(matrix)
+    g = np.asarray(gt, dtype=float)
+    if g.shape != (m.shape[1],):
+        raise ValueError(f"gt must have shape ({m.shape[1]},), got {g.shape}")
+    if not 1 <= k <= m.shape[0]:
+        raise ValueError(f"k must lie in [1, {m.shape[0]}], got {k}")
+    taus = np.array([kendall_tau(row, g) for row in m[-k:]])
+    return float(taus.mean()), float(taus.std(ddof=0))
+
+
+def consecutive_tau(matrix: ArrayLike) -> np.ndarray:
+    """Kendall tau between rows t and t-1 of a (T, K) matrix, t = 1..T-1: ranking stability."""
+    m = _matrix(matrix)
+    return np.array([kendall_tau(m[t], m[t - 1]) for t in range(1, m.shape[0])], dtype=float)
+
+
+def consecutive_spearman(matrix: ArrayLike) -> np.ndarray:
+    """Spearman rho between rows t and t-1 of a (T, K) matrix, t = 1..T-1."""
+    m = _matrix(matrix)
+    return np.array([spearman(m[t], m[t - 1]) for t in range(1, m.shape[0])], dtype=float)

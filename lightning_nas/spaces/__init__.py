@@ -1,0 +1,6 @@
+"""Search spaces: what an architecture is, how children are ordered and labelled."""
+
+from lightning_nas.spaces.base import Arch, SearchSpace
+from lightning_nas.spaces.paper_a import PaperASpace
+
+__all__ = ["Arch", "SearchSpace", "PaperASpace"]

@@ -1,0 +1,6 @@
+"""Super-nets: modules that realise any child of a space with shared weights."""
+
+from lightning_nas.supernet.base import SuperNet
+from lightning_nas.supernet.paper_a import PaperASuperNet
+
+__all__ = ["SuperNet", "PaperASuperNet"]

@@ -1,0 +1,75 @@
+"""Candidate operations of paper A's cell (DARTS-style, Zhang et al. §3.1 and the authors' code).
+
+Every op keeps the spatial size (stride 1) and the channel count, ends in a BN with
+``affine=False`` (as in the authors' code), and takes the BN settings from ``BNSettings`` so one
+switch changes every BN of the super-net.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from lightning_nas.supernet.batchnorm import BNMode, batchnorm
+
+
+@dataclass(frozen=True)
+class BNSettings:
+    """BN momentum (PyTorch convention: running <- (1-m) running + m batch) and statistics mode."""
+
+    momentum: float
+    mode: BNMode
+
+    def __call__(self, channels: int, affine: bool = False) -> nn.BatchNorm2d:
+        return batchnorm(channels, affine=affine, momentum=self.momentum, mode=self.mode)
+
+
+class PoolBN(nn.Sequential):
+    """3x3 max pooling followed by BN (op 1)."""
+
+    def __init__(self, channels: int, bn: BNSettings) -> None:
+        super().__init__(nn.MaxPool2d(3, stride=1, padding=1), bn(channels))
+
+
+class DilConv(nn.Sequential):
+    """ReLU → depthwise k×k conv (dilation d) → pointwise 1×1 conv → BN; no biases."""
+
+    def __init__(self, channels: int, kernel: int, dilation: int, bn: BNSettings) -> None:
+        padding = dilation * (kernel - 1) // 2
+        super().__init__(
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, kernel, padding=padding, dilation=dilation, groups=channels, bias=False),
+            nn.Conv2d(channels, channels, 1, bias=False),
+            bn(channels),
+        )
+
+
+class SepConv(nn.Sequential):
+    """Two stacked undilated ``DilConv`` blocks: the DARTS separable convolution (ops 2 and 3)."""
+
+    def __init__(self, channels: int, kernel: int, bn: BNSettings) -> None:
+        super().__init__(DilConv(channels, kernel, 1, bn), DilConv(channels, kernel, 1, bn))
+
+
+class StdConv(nn.Sequential):
+    """ReLU → 1×1 conv → BN: the cell preprocessing that maps the previous cell to C channels."""
+
+    def __init__(self, in_channels: int, out_channels: int, bn: BNSettings) -> None:
+        super().__init__(nn.ReLU(), nn.Conv2d(in_channels, out_channels, 1, bias=False), bn(out_channels))
+
+
+OpFactory = Callable[[int, BNSettings], nn.Module]
+
+#: Paper A's op list in the paper's numbering (op k has index k-1). The fourth op differs between
+#: the paper text ("3x3 dilated separable convolution") and the authors' code (``dil_conv_5x5``:
+#: 5x5 depthwise, dilation 2); both are offered, keyed by the name used in ``dilated_op``.
+PAPER_A_OPS: dict[str, OpFactory] = {
+    "max_pool_3x3": PoolBN,
+    "sep_conv_3x3": lambda c, bn: SepConv(c, 3, bn),
+    "sep_conv_5x5": lambda c, bn: SepConv(c, 5, bn),
+    "dil_conv_5x5": lambda c, bn: DilConv(c, 5, 2, bn),
+    "dil_conv_3x3": lambda c, bn: DilConv(c, 3, 2, bn),
+}
+

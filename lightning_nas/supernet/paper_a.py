@@ -1,0 +1,101 @@
+"""Paper A's super-net: stem, four identical 2-node cells, global average pooling, linear head.
+
+Layout (Zhang et al. §3.1; the authors' ``SearchCNN``): stem = conv3x3(3→3C) → BN → conv3x3(3C→3C)
+→ BN (no ReLU, affine BNs); each cell preprocesses its input with ReLU-conv1x1-BN to C channels
+(x0), computes node 1 = O(0,1)(x0) and node 2 = O(0,2)(x0) + O(1,2)(node 1), and outputs the
+concatenation of the two nodes (the code) or their sum (the paper text). No reduction cells, stride
+1 throughout, so the resolution of the input is kept until the pooling.
+
+Every edge holds all four candidate ops; a child runs exactly one op per edge, the same choices in
+every cell, so the BN statistics and weights of the ops it does not choose are never touched.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from lightning_nas.spaces.base import Arch
+from lightning_nas.spaces.paper_a import EDGES, PaperASpace
+from lightning_nas.supernet.base import SuperNet
+from lightning_nas.supernet.batchnorm import BNMode
+from lightning_nas.supernet.ops import PAPER_A_OPS, BNSettings, StdConv
+
+CellOutput = Literal["concat", "sum"]
+
+
+class PaperACell(nn.Module):
+    """One cell; ``edges[k][op]`` is candidate ``op`` of edge k in the paper's edge order."""
+
+    def __init__(self, in_channels: int, channels: int, op_names: list[str], cell_output: CellOutput, bn: BNSettings):
+        super().__init__()
+        self.preprocess = StdConv(in_channels, channels, bn)
+        self.edges = nn.ModuleList(nn.ModuleList(PAPER_A_OPS[name](channels, bn) for name in op_names) for _ in EDGES)
+        self.cell_output = cell_output
+
+    def forward(self, x: Tensor, arch: Arch) -> Tensor:
+        states = [self.preprocess(x)]
+        for node in (1, 2):
+            incoming = [self.edges[k][arch[k]](states[src]) for k, (dst, src) in enumerate(EDGES) if dst == node]
+            states.append(incoming[0] if len(incoming) == 1 else incoming[0] + incoming[1])
+        if self.cell_output == "concat":
+            return torch.cat(states[1:], dim=1)
+        return states[1] + states[2]
+
+
+class PaperASuperNet(SuperNet):
+    """The 64-child super-net of paper A with its paper-vs-code switches.
+
+    Args:
+        channels: C, the width of every cell node (paper: 16). The stem has 3C channels.
+        num_cells: Number of stacked cells (paper: 4).
+        dilated_op: Op 4. ``dil_conv_5x5`` (authors' code, default: 5x5 depthwise, dilation 2) or
+            ``dil_conv_3x3`` (the paper text's "3x3 dilated separable convolution").
+        cell_output: ``concat`` of the two nodes (authors' code, default; 2C channels) or ``sum``
+            (paper text; C channels).
+        bn_momentum: Momentum of every BN (authors' code: 0.4; ablations 0.1 and 0.9).
+        bn_mode: ``track`` (running statistics, paper A) or ``batch`` (batch statistics at
+            evaluation too); see :mod:`lightning_nas.supernet.batchnorm`.
+        num_classes: Classifier outputs.
+        in_channels: Image channels.
+    """
+
+    def __init__(
+        self,
+        channels: int = 16,
+        num_cells: int = 4,
+        dilated_op: Literal["dil_conv_5x5", "dil_conv_3x3"] = "dil_conv_5x5",
+        cell_output: CellOutput = "concat",
+        bn_momentum: float = 0.4,
+        bn_mode: BNMode = "track",
+        num_classes: int = 10,
+        in_channels: int = 3,
+    ) -> None:
+        super().__init__()
+        self.space = PaperASpace()
+        self.bn_mode = bn_mode
+        bn = BNSettings(bn_momentum, bn_mode)
+        stem_channels = 3 * channels
+        self.stem_layers = nn.Sequential(
+            nn.Conv2d(in_channels, stem_channels, 3, padding=1, bias=False),
+            bn(stem_channels, affine=True),
+            nn.Conv2d(stem_channels, stem_channels, 3, padding=1, bias=False),
+            bn(stem_channels, affine=True),
+        )
+        op_names = ["max_pool_3x3", "sep_conv_3x3", "sep_conv_5x5", dilated_op]
+        cell_channels = 2 * channels if cell_output == "concat" else channels
+        self.cells = nn.ModuleList(
+            PaperACell(stem_channels if i == 0 else cell_channels, channels, op_names, cell_output, bn)
+            for i in range(num_cells)
+        )
+        self.classifier = nn.Linear(cell_channels, num_classes)
+
+    def stem(self, x: Tensor) -> Tensor:
+        return self.stem_layers(x)
+
+    def forward_from_stem(self, features: Tensor, arch: Arch) -> Tensor:
+        for cell in self.cells:
+            features = cell(features, arch)
+        return self.classifier(features.mean(dim=(2, 3)))
