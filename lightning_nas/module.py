@@ -6,6 +6,7 @@ global step. Run it with ``lightning_nas fit --config configs/quickstart.yaml``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Literal, Optional
 
@@ -47,6 +48,18 @@ class Optimization:
     weight_decay: float = 1e-3
     schedule_epochs: Optional[int] = None
     idle_weights: IdleWeights = "decay"
+
+
+def cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float) -> float:
+    """Cosine annealing without restart, in closed form: ``lr`` at epoch 0, ``lr_min`` at ``epochs``.
+
+    Equal to ``CosineAnnealingLR(T_max=epochs, eta_min=lr_min)`` stepped once per epoch (paper A's
+    schedule) but a pure function of the epoch: the schedule length comes from the current config,
+    not from scheduler state in a checkpoint, so a run stopped after one epoch and resumed to two
+    follows the same learning rates as a two-epoch run.
+    """
+    progress = min(epoch, epochs) / epochs
+    return lr_min + (lr - lr_min) * (1 + math.cos(math.pi * progress)) / 2
 
 
 class SuperNetModule(L.LightningModule):
@@ -99,13 +112,18 @@ class SuperNetModule(L.LightningModule):
                 if parameter.grad is None:
                     parameter.grad = torch.zeros_like(parameter)
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> torch.optim.Optimizer:
         opt = self.optimization
-        optimizer = torch.optim.SGD(
-            self.supernet.parameters(), lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay
-        )
+        return torch.optim.SGD(self.supernet.parameters(), lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay)
+
+    def on_train_epoch_start(self) -> None:
+        """Set this epoch's learning rate from :func:`cosine_lr` (a pure function of the epoch, so
+        a resumed run cannot inherit a schedule computed for another length)."""
+        opt = self.optimization
         epochs = opt.schedule_epochs or self.trainer.max_epochs
         if epochs is None or epochs < 1:
             raise ConfigError("set trainer.max_epochs or model.optimization.schedule_epochs for the cosine schedule")
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=opt.lr_min)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        lr = cosine_lr(self.current_epoch, epochs, opt.lr, opt.lr_min)
+        for group in self.optimizers().optimizer.param_groups:
+            group["lr"] = lr
+        self.log("train/lr", lr)

@@ -1,0 +1,129 @@
+"""End-to-end behaviour of ``lightning_nas fit``: reproducibility, exact resume, run directory,
+config errors, every shipped config under the smoke overlay, W&B offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import CONFIGS, REPO, SMOKE, fit
+
+from lightning_nas.analysis import accuracy_matrix, load_history, load_meta
+from lightning_nas.spaces import PaperASpace
+
+ALL_LABELS = PaperASpace().labels()
+
+
+def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    return subprocess.run(
+        [sys.executable, "-m", "lightning_nas", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_history_has_every_child_at_every_epoch_and_meta_describes_the_run(tmp_path):
+    run = fit(tmp_path, "--seed_everything", "5")
+    history = load_history(run)
+    assert list(history.columns) == ["kind", "epoch", "step", "arch", "arch_index", "accuracy", "loss", "trained_arch"]
+    assert set(history["kind"]) == {"epoch"}
+    for epoch, rows in history.groupby("epoch"):
+        assert rows["arch"].tolist() == ALL_LABELS
+        assert rows["arch_index"].tolist() == list(range(64))
+    assert sorted(history["epoch"].unique()) == [1, 2]
+    # smoke: 2 batches per epoch, round robin -> the last trained child before epoch e is child 2e-1
+    assert history.groupby("epoch")["step"].first().tolist() == [2, 4]
+    assert history.groupby("epoch")["trained_arch"].first().tolist() == [ALL_LABELS[1], ALL_LABELS[3]]
+    assert history["accuracy"].between(0, 1).all() and (history["loss"] > 0).all()
+
+    meta = load_meta(run)
+    assert meta["children"] == ALL_LABELS and meta["seed"] == 5 and meta["space"] == "paper_a"
+    assert meta["bn_mode"] == "track" and meta["precision"] == "32-true"
+    assert meta["evaluation"]["eval_split"] == "test" and meta["evaluation"]["eval_batch_size"] == 64
+    assert meta["evaluation"]["eval_images"] == 64
+    assert meta["config"]["model"]["sampling"]["policy"] == "round_robin"
+    assert meta["config"]["seed_everything"] == 5
+    assert (run / "rank_vs_epoch.png").stat().st_size > 0
+    assert list((run / "checkpoints").glob("*.ckpt"))
+
+
+def test_same_config_and_seed_give_identical_histories(tmp_path):
+    first = load_history(fit(tmp_path / "a", "--seed_everything", "3"))
+    second = load_history(fit(tmp_path / "b", "--seed_everything", "3"))
+    other = load_history(fit(tmp_path / "c", "--seed_everything", "4"))
+    pd.testing.assert_frame_equal(first, second)
+    assert not first["accuracy"].equals(other["accuracy"])
+
+
+def test_resumed_run_continues_exactly(tmp_path):
+    straight = load_history(fit(tmp_path / "straight", "--seed_everything", "11"))
+    part = fit(tmp_path / "resumed", "--seed_everything", "11", "--trainer.max_epochs", "1")
+    (ckpt,) = (part / "checkpoints").glob("*.ckpt")
+    resumed_run = fit(tmp_path / "resumed", "--seed_everything", "11", "--trainer.max_epochs", "2", "--ckpt_path", str(ckpt))
+    assert resumed_run != part  # a resumed run never overwrites the directory it resumed from
+    assert load_meta(resumed_run)["resumed_from"] == str(ckpt)
+    assert sorted(load_history(part)["epoch"].unique()) == [1]
+    pd.testing.assert_frame_equal(load_history(resumed_run), straight)
+
+
+def test_ground_truth_option_logs_gt_metrics(tmp_path):
+    gt = tmp_path / "gt.csv"
+    pd.DataFrame({"arch": ALL_LABELS, "top1": [i / 100 for i in range(64)]}).to_csv(gt, index=False)
+    csv_logger = [
+        "--trainer.logger", "lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir", "logs",
+        "--snapshot.ground_truth.path", str(gt), "--snapshot.ground_truth.column", "top1",
+    ]
+    run = fit(tmp_path, *csv_logger, logger=True)
+    (metrics_csv,) = (tmp_path / "logs").rglob("metrics.csv")
+    logged = pd.read_csv(metrics_csv)
+    for column in ("snapshot/gt/tau", "snapshot/gt/sparse_tau", "snapshot/gt/top1_rank", "snapshot/gt/top3_rank",
+                   "snapshot/stability/tau_prev", "snapshot/supernet/mean_acc"):
+        assert logged[column].notna().any(), column
+    final = accuracy_matrix(load_history(run)).iloc[-1].to_numpy()
+    from lightning_nas.metrics import kendall_tau
+
+    assert logged["snapshot/gt/tau"].dropna().iloc[-1] == pytest.approx(kendall_tau(final, range(64)))
+
+
+@pytest.mark.parametrize(
+    "config", sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob("*.yaml") if p != SMOKE)
+)
+def test_every_config_runs_under_the_smoke_overlay(tmp_path, config):
+    run = fit(tmp_path, config=CONFIGS / config)
+    history = load_history(run)
+    assert history.groupby("epoch")["arch"].nunique().eq(len(load_meta(run)["children"])).all()
+
+
+def test_unknown_key_is_one_line_error_and_writes_nothing(tmp_path):
+    result = _cli("fit", "--config", "configs/quickstart.yaml", "--trainer.default_root_dir", str(tmp_path / "out"),
+                  "--model.optimisation.lr", "0.1")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert result.stderr.startswith("lightning_nas: error:") and "optimisation" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_key_in_config_file_and_bad_value_are_rejected(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((CONFIGS / "quickstart.yaml").read_text().replace("policy: round_robin", "polcy: round_robin"))
+    result = _cli("fit", "--config", str(bad), "--trainer.default_root_dir", str(tmp_path / "out"))
+    assert result.returncode == 2 and "polcy" in result.stderr and result.stderr.count("\n") == 1
+    result = _cli("fit", "--config", "configs/quickstart.yaml", "--model.sampling.policy", "random",
+                  "--trainer.default_root_dir", str(tmp_path / "out"))
+    assert result.returncode == 2 and "model.sampling.policy" in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_wandb_offline_run_lives_under_default_root_dir(tmp_path):
+    result = _cli("fit", "--config", "configs/quickstart.yaml", "--config", str(SMOKE),
+                  "--trainer.default_root_dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run,) = (tmp_path / "runs").iterdir()
+    assert f"run directory {run}" in result.stderr + result.stdout
+    offline = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(offline) == 1 and offline[0].stat().st_size > 0
+    assert json.loads((run / "meta.json").read_text())["config"]["trainer"]["logger"]["init_args"]["offline"] is True
