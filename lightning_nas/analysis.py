@@ -83,21 +83,31 @@ def evaluation_summary(
 
 def epoch_metrics(history: pd.DataFrame, ground_truth: Optional[Sequence[float]] = None) -> pd.DataFrame:
     """:func:`evaluation_summary` for every epoch of a history (ground truth in child-index order)."""
-    accuracy = accuracy_matrix(history).to_numpy()
+    table = accuracy_matrix(history)
+    accuracy = table.to_numpy()
     gt = None if ground_truth is None else np.asarray(ground_truth, dtype=float)
     rows = [evaluation_summary(acc, accuracy[i - 1] if i else None, gt) for i, acc in enumerate(accuracy)]
-    return pd.DataFrame(rows, index=accuracy_matrix(history).index)
+    return pd.DataFrame(rows, index=table.index)
 
 
 def s_tau_matrix(histories: Iterable[pd.DataFrame], epoch: Optional[int] = None, names: Optional[Sequence[str]] = None) -> pd.DataFrame:
-    """Kendall tau between every pair of runs at one epoch (default: the last epoch all runs have).
+    """Kendall tau between every pair of runs at one epoch (default: the last epoch every run evaluated).
 
-    The mean of the upper triangle is paper A's S-Tau (Table 1); see :func:`metrics.s_tau`.
+    Children are matched by label, and all runs must have evaluated the same children. The mean of
+    the upper triangle is paper A's S-Tau (Table 1); see :func:`metrics.s_tau`.
     """
     matrices = [accuracy_matrix(h) for h in histories]
+    children = sorted(matrices[0].columns)
+    if any(sorted(m.columns) != children for m in matrices):
+        raise ValueError("the runs evaluated different children; S-Tau compares rankings of the same children")
+    common = set.intersection(*(set(m.index) for m in matrices))
     if epoch is None:
-        epoch = min(int(m.index.max()) for m in matrices)
-    rows = np.stack([m.loc[epoch].to_numpy() for m in matrices])
+        if not common:
+            raise ValueError("the runs share no evaluated epoch")
+        epoch = max(common)
+    elif epoch not in common:
+        raise ValueError(f"not every run was evaluated at epoch {epoch}")
+    rows = np.stack([m.loc[epoch, matrices[0].columns].to_numpy() for m in matrices])
     names = list(names) if names is not None else [f"run {i}" for i in range(len(matrices))]
     taus = [[metrics.kendall_tau(a, b) for b in rows] for a in rows]
     return pd.DataFrame(taus, index=names, columns=names)

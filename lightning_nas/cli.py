@@ -6,11 +6,12 @@ Beyond LightningCLI it (1) always attaches :class:`ChildSnapshot` (``snapshot.*`
 the resolved config in the run directory instead of ``config.yaml`` files that collide between
 runs, (3) reads a logger's relative ``save_dir`` as relative to ``trainer.default_root_dir``, so
 every output of a run lives under that one folder, and (4) reports every configuration mistake as one line with exit code 2 before any
-work starts.
+work starts (the data module's ``preflight`` runs right after parsing).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import sys
@@ -63,6 +64,18 @@ class _RunConfig(SaveConfigCallback):
 
 
 class NASCLI(LightningCLI):
+    def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
+        """Parse, then run the data module's :meth:`~ImageDataModule.preflight` checks, so a
+        missing dataset is reported before Lightning prints or writes anything."""
+        super().parse_arguments(parser, args)
+        config = self.config[self.config["subcommand"]] if "subcommand" in self.config else self.config
+        data = config.get("data")
+        if data is not None and data.get("class_path"):
+            module_name, _, class_name = data.class_path.rpartition(".")
+            data_class = getattr(importlib.import_module(module_name), class_name)
+            if issubclass(data_class, ImageDataModule):
+                data_class.preflight(**dict(data.init_args or {}))
+
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ChildSnapshot, "snapshot")

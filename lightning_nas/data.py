@@ -119,6 +119,11 @@ class ImageDataModule(L.LightningDataModule):
         """Per-channel mean and std of the training images, in [0, 1] units."""
         raise NotImplementedError
 
+    @classmethod
+    def preflight(cls, **init_args: object) -> None:
+        """Checks that need no work, run by the CLI right after parsing (before seeding, logging or
+        writing anything); raise :class:`ConfigError` with the fix."""
+
     def describe(self) -> dict:
         """What the evaluation set is, for ``meta.json``."""
         assert self._eval is not None
@@ -192,19 +197,23 @@ class CIFAR10(ImageDataModule):
         super().__init__(**kwargs)
         self.data_dir, self.download = Path(data_dir), download
 
-    def prepare_data(self) -> None:
-        """Check (and with ``download``, fetch) the data before anything else is written."""
-        from torchvision.datasets import CIFAR10 as TorchvisionCIFAR10
-
-        extracted = (self.data_dir / "cifar-10-batches-py").is_dir()
-        archived = (self.data_dir / self.archive).is_file()
-        if extracted:
-            return
-        if not (archived or self.download):
+    @classmethod
+    def preflight(cls, data_dir: str = "data", download: bool = False, **_: object) -> None:
+        """Fail with the fix before any work starts when the data cannot be there."""
+        folder = Path(data_dir)
+        if not ((folder / "cifar-10-batches-py").is_dir() or (folder / cls.archive).is_file() or download):
             raise ConfigError(
-                f"CIFAR-10 not found in {self.data_dir.resolve()}: put {self.archive} there "
+                f"CIFAR-10 not found in {folder.resolve()}: put {cls.archive} there "
                 f"(or its unpacked cifar-10-batches-py/), or pass --data.init_args.download true on a machine with internet"
             )
+
+    def prepare_data(self) -> None:
+        """Unpack (and with ``download``, fetch) the archive; torchvision verifies its checksum."""
+        from torchvision.datasets import CIFAR10 as TorchvisionCIFAR10
+
+        self.preflight(str(self.data_dir), self.download)
+        if (self.data_dir / "cifar-10-batches-py").is_dir():
+            return
         try:  # with the archive present, torchvision verifies its checksum and only unpacks it
             TorchvisionCIFAR10(str(self.data_dir), train=True, download=True)
         except Exception as error:  # noqa: BLE001 - any failure here has the same fix for the user

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # runs on headless machines; notebooks switch to their inline backend themselves
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from lightning_nas.analysis import rank_matrix  # noqa: E402
+from lightning_nas.analysis import rank_matrix
 
 
 def rank_vs_epoch(accuracy: pd.DataFrame, ground_truth: Optional[Sequence[float]] = None, highlight: int = 5):

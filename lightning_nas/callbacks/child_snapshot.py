@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import lightning as L
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
@@ -214,6 +215,7 @@ class ChildSnapshot(L.Callback):
             figure = rank_vs_epoch(accuracy_matrix(pd.DataFrame(self.rows, columns=COLUMNS)), self.gt)
             path = self.run_dir / "rank_vs_epoch.png"
             figure.savefig(path, dpi=120)
+            plt.close(figure)
             for logger in trainer.loggers:
                 if isinstance(logger, WandbLogger):
                     logger.log_image(key="snapshot/rank_vs_epoch", images=[str(path)])
