@@ -208,14 +208,21 @@ class CIFAR10(ImageDataModule):
             )
 
     def prepare_data(self) -> None:
-        """Unpack (and with ``download``, fetch) the archive; torchvision verifies its checksum."""
+        """Unpack (and with ``download``, fetch) the archive after verifying its checksum."""
         from torchvision.datasets import CIFAR10 as TorchvisionCIFAR10
+        from torchvision.datasets.utils import check_integrity, extract_archive
 
         self.preflight(str(self.data_dir), self.download)
         if (self.data_dir / "cifar-10-batches-py").is_dir():
             return
-        try:  # with the archive present, torchvision verifies its checksum and only unpacks it
-            TorchvisionCIFAR10(str(self.data_dir), train=True, download=True)
+        try:
+            if self.download:  # torchvision skips the download when a verified archive is present
+                TorchvisionCIFAR10(str(self.data_dir), train=True, download=True)
+            else:  # unpack the user's archive; never fetch a replacement without download=True
+                archive = self.data_dir / self.archive
+                if not check_integrity(str(archive), TorchvisionCIFAR10.tgz_md5):
+                    raise RuntimeError(f"{archive.name} fails its md5 check (damaged or not CIFAR-10)")
+                extract_archive(str(archive), str(self.data_dir))
         except Exception as error:  # noqa: BLE001 - any failure here has the same fix for the user
             raise ConfigError(
                 f"could not obtain CIFAR-10 in {self.data_dir.resolve()} ({type(error).__name__}: {error}); "

@@ -138,17 +138,40 @@ def write_fake_cifar(root: Path, per_batch: int = 12, test_size: int = 20, seed:
     return FakeCifar(Path(root), hwc(train_rows), np.array(train_labels), hwc(test_rows), np.array(test_labels), md5s)
 
 
-def trust_fake_cifar(monkeypatch, fake: FakeCifar) -> None:
+def forbid_downloads(monkeypatch) -> list[str]:
+    """Replace torchvision's download functions (and ``urllib``'s ``urlopen``) by ones that record
+    the attempt and fail; returns the list of attempts, which a test can require to stay empty
+    even where the package catches the failure."""
+    import urllib.request
+
+    import torchvision.datasets.utils as tv_utils
+
+    attempts: list[str] = []
+
+    def recorder(name: str):
+        def no_network(*args, **kwargs):
+            attempts.append(f"{name}{args!r}")
+            raise OSError(f"tests forbid network access ({name})")
+
+        return no_network
+
+    for name in ("_urlretrieve", "_get_redirect_url", "_download_file_from_remote_location", "download_file_from_google_drive"):
+        if hasattr(tv_utils, name):
+            monkeypatch.setattr(tv_utils, name, recorder(name))
+    monkeypatch.setattr(urllib.request, "urlopen", recorder("urlopen"))
+    return attempts
+
+
+def trust_fake_cifar(monkeypatch, fake: FakeCifar) -> list[str]:
     """Make torchvision's unmodified CIFAR10 code accept ``fake`` and forbid any download.
 
     ``torchvision.datasets.CIFAR10`` verifies every batch file (``_check_integrity``), the metadata
     (``_load_meta``) and, before unpacking, the archive (``download_url``) against md5 sums stored as
     class attributes. Instead of switching the verification off, the test swaps those expected sums
     for the sums of the fake files (pytest's ``monkeypatch`` restores them afterwards), so torchvision's
-    own checking, unpacking and unpickling code runs exactly as it does on the real dataset. The
-    download functions are replaced by ones that fail, so a wrong checksum can never reach the network.
+    own checking, unpacking and unpickling code runs exactly as it does on the real dataset. Downloads
+    are forbidden (:func:`forbid_downloads`), so a checksum mismatch can never reach the network.
     """
-    import torchvision.datasets.utils as tv_utils
     from torchvision.datasets import CIFAR10
 
     monkeypatch.setattr(CIFAR10, "train_list", [[name, fake.md5s[name]] for name in TRAIN_FILES])
@@ -156,10 +179,4 @@ def trust_fake_cifar(monkeypatch, fake: FakeCifar) -> None:
     monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": fake.md5s[META_FILE]})
     if ARCHIVE in fake.md5s:
         monkeypatch.setattr(CIFAR10, "tgz_md5", fake.md5s[ARCHIVE])
-
-    def no_network(*args, **kwargs):
-        raise AssertionError("a test tried to download CIFAR-10")
-
-    for name in ("_urlretrieve", "_get_redirect_url", "_download_file_from_remote_location"):
-        if hasattr(tv_utils, name):
-            monkeypatch.setattr(tv_utils, name, no_network)
+    return forbid_downloads(monkeypatch)

@@ -1,0 +1,164 @@
+"""evaluate_children: identical to evaluating each child alone, batch by batch, in eval mode."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lightning_nas.evaluation import evaluate_children
+from lightning_nas.spaces import PaperASpace
+from lightning_nas.supernet import PaperASuperNet
+
+SPACE = PaperASpace()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_intra_op_thread():
+    """These tensors are tiny: one thread is as fast, and immune to the OpenMP stalls that several
+    threads suffer when other processes share the CPU cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def naive(model, archs, images, labels, batch_size):
+    """One child at a time, the whole forward pass per batch (no shared stem)."""
+    acc, loss = [], []
+    with torch.no_grad():
+        for arch in archs:
+            model.eval()
+            correct, total_loss = 0, 0.0
+            for start in range(0, len(labels), batch_size):
+                x, y = images[start : start + batch_size], labels[start : start + batch_size]
+                logits = model(x, arch)
+                correct += int((logits.argmax(1) == y).sum())
+                total_loss += float(F.cross_entropy(logits, y, reduction="sum").double())
+            acc.append(correct / len(labels))
+            loss.append(total_loss / len(labels))
+    return np.array(acc), np.array(loss)
+
+
+def trained_supernet(bn_mode: str) -> PaperASuperNet:
+    """A small super-net whose BN running statistics were moved by train-mode forwards of several
+    children, and whose weights were perturbed so the children disagree."""
+    torch.manual_seed(0)
+    net = PaperASuperNet(channels=8, num_cells=2, bn_mode=bn_mode)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+        net.train()
+        g = torch.Generator().manual_seed(1)
+        for arch in SPACE.enumerate():
+            net(2.0 + 3.0 * torch.randn(8, 3, 8, 8, generator=g), arch)
+    return net
+
+
+def data(n: int = 37, seed: int = 2):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, 8, 8, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+@pytest.mark.parametrize("bn_mode", ["track", "batch"])
+def test_equals_naive_per_child_loop(bn_mode):
+    net = trained_supernet(bn_mode)
+    if bn_mode == "track":
+        bn = net.cells[0].edges[0][0][1]
+        assert bn.num_batches_tracked.item() > 0 and not torch.allclose(bn.running_mean, torch.zeros_like(bn.running_mean))
+    images, labels = data()
+    archs = list(SPACE.enumerate())
+    acc, loss = evaluate_children(net, archs, images, labels, batch_size=10)  # batches 10, 10, 10, 7
+    want_acc, want_loss = naive(net, archs, images, labels, batch_size=10)
+    assert acc.shape == loss.shape == (64,)
+    np.testing.assert_array_equal(acc, want_acc)
+    np.testing.assert_array_equal(loss, want_loss)
+    # the children really differ, so equality is not trivial
+    assert len(set(loss.tolist())) > 32
+    assert ((acc >= 0) & (acc <= 1)).all()
+    assert np.all(np.isin(acc * 37, np.arange(38)))
+
+
+def test_subset_and_order_of_children():
+    net = trained_supernet("track")
+    images, labels = data()
+    all_acc, all_loss = evaluate_children(net, list(SPACE.enumerate()), images, labels, batch_size=16)
+    picks = [59, 0, 17, 59]
+    acc, loss = evaluate_children(net, [SPACE.arch(i) for i in picks], images, labels, batch_size=16)
+    np.testing.assert_array_equal(acc, all_acc[picks])
+    np.testing.assert_array_equal(loss, all_loss[picks])
+
+
+def test_batch_size_matters_only_with_batch_statistics():
+    images, labels = data(40)
+    archs = [SPACE.arch(i) for i in (0, 21, 42, 63)]
+    track = trained_supernet("track")
+    a = evaluate_children(track, archs, images, labels, batch_size=40)[1]
+    b = evaluate_children(track, archs, images, labels, batch_size=8)[1]
+    np.testing.assert_allclose(a, b, rtol=1e-5)
+    batch = trained_supernet("batch")
+    a = evaluate_children(batch, archs, images, labels, batch_size=40)[1]
+    b = evaluate_children(batch, archs, images, labels, batch_size=8)[1]
+    assert np.abs(a - b).max() > 1e-3
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_restores_mode_and_leaves_state_alone(training):
+    net = trained_supernet("track")
+    net.train(training)
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    images, labels = data()
+    modes_inside = []
+    handle = net.cells[1].edges[2][1].register_forward_hook(lambda m, *_: modes_inside.append(m.training))
+    evaluate_children(net, [(1, 1, 1), (2, 3, 0)], images, labels, batch_size=16)
+    handle.remove()
+    assert modes_inside == [False] * 3  # eval mode in every batch of the child that uses the op
+    assert net.training is training
+    assert all(m.training is training for m in net.modules())
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, state[k]), k
+
+
+def test_restores_mode_after_an_error():
+    net = trained_supernet("track").train()
+    images, labels = data()
+    with pytest.raises(IndexError):  # no op 9 on edge 2
+        evaluate_children(net, [(0, 0, 9)], images, labels, batch_size=16)
+    assert net.training
+
+
+def test_forward_context_and_progress():
+    net = trained_supernet("batch")
+    images, labels = data(37)
+    entered, progress = [], []
+
+    @contextlib.contextmanager
+    def context():
+        entered.append(True)
+        yield
+
+    archs = [(0, 0, 0), (3, 2, 3), (1, 2, 0)]
+    acc, loss = evaluate_children(net, archs, images, labels, batch_size=16, forward_context=context, progress=progress.append)
+    assert len(entered) == 3  # one per batch: 16, 16, 5
+    assert progress == [3, 3, 3]
+    want_acc, want_loss = naive(net, archs, images, labels, 16)
+    np.testing.assert_array_equal(acc, want_acc)
+    np.testing.assert_array_equal(loss, want_loss)
+
+
+def test_known_values_on_a_controlled_net():
+    """A net whose classifier ignores the features and always predicts class 3 with fixed logits."""
+    net = PaperASuperNet(channels=4, num_cells=1)
+    with torch.no_grad():
+        net.classifier.weight.zero_()
+        net.classifier.bias.copy_(torch.arange(10.0) * (torch.arange(10) == 3))  # logit 3 for class 3
+    labels = torch.tensor([3, 3, 3, 0, 1])
+    images = torch.randn(5, 3, 8, 8)
+    acc, loss = evaluate_children(net, [(0, 0, 0), (3, 3, 3)], images, labels, batch_size=2)
+    np.testing.assert_allclose(acc, [0.6, 0.6])
+    log_z = np.log(9 + np.exp(3.0))
+    expected = (3 * (log_z - 3) + 2 * log_z) / 5
+    np.testing.assert_allclose(loss, [expected, expected], rtol=1e-6)

@@ -1,0 +1,100 @@
+"""Which child each step trains: a pure function of (policy, seed, step)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from lightning_nas.sampling import Sampling, child_index
+
+N = 64
+POLICIES = ["round_robin", "shuffle_once", "shuffle_every_pass", "uniform"]
+
+
+def sequence(policy: str, seed: int, steps: range, n: int = N) -> list[int]:
+    return [child_index(policy, seed, t, n) for t in steps]
+
+
+def test_defaults():
+    s = Sampling()
+    assert s.policy == "round_robin" and s.seed is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.policy = "uniform"  # frozen
+
+
+def test_round_robin_is_step_mod_n_across_epoch_boundaries():
+    for seed in (0, 7):
+        assert sequence("round_robin", seed, range(1000)) == [t % N for t in range(1000)]
+    # e.g. 196 steps per epoch (50k / 256): epoch 1 starts where epoch 0 stopped in the cycle
+    assert child_index("round_robin", 0, 196, N) == 196 % 64 == 4
+    assert sequence("round_robin", 0, range(10, 20), 7) == [t % 7 for t in range(10, 20)]
+
+
+def test_shuffle_once_is_one_permutation_repeated():
+    first = sequence("shuffle_once", 3, range(N))
+    assert sorted(first) == list(range(N))
+    assert first != list(range(N))
+    for p in range(1, 5):
+        assert sequence("shuffle_once", 3, range(p * N, (p + 1) * N)) == first
+    assert sequence("shuffle_once", 3, range(N)) == first
+
+
+def test_shuffle_once_depends_on_seed():
+    orders = {tuple(sequence("shuffle_once", seed, range(N))) for seed in range(6)}
+    assert len(orders) == 6
+    for order in orders:
+        assert sorted(order) == list(range(N))
+
+
+def test_shuffle_every_pass_blocks_are_distinct_permutations():
+    blocks = [sequence("shuffle_every_pass", 5, range(p * N, (p + 1) * N)) for p in range(8)]
+    for block in blocks:
+        assert sorted(block) == list(range(N))
+    for a, b in zip(blocks, blocks[1:]):
+        assert a != b
+    assert len({tuple(b) for b in blocks}) == 8
+    # another seed, other permutations
+    assert sequence("shuffle_every_pass", 6, range(N)) != blocks[0]
+    # a pure function of the step: re-reading an old pass after newer ones gives the same order
+    assert sequence("shuffle_every_pass", 5, range(0, N)) == blocks[0]
+    assert sequence("shuffle_every_pass", 5, range(3 * N, 4 * N)) == blocks[3]
+
+
+def test_uniform_is_deterministic_and_roughly_uniform():
+    steps = range(64 * 150)
+    draws = sequence("uniform", 11, steps)
+    assert draws == sequence("uniform", 11, steps)
+    assert all(0 <= d < N for d in draws)
+    counts = np.bincount(draws, minlength=N)
+    expected = len(draws) / N
+    chi2 = ((counts - expected) ** 2 / expected).sum()
+    assert chi2 < 130  # 63 degrees of freedom: mean 63, sd 11.2
+    # i.i.d., not a permutation: the first 64 steps repeat some child
+    assert len(set(draws[:N])) < N
+    other = sequence("uniform", 12, steps)
+    assert np.mean(np.array(other) == np.array(draws)) < 0.05  # 1/64 expected
+
+
+def test_same_inputs_same_output_in_any_call_order():
+    rng = np.random.default_rng(0)
+    queries = [(POLICIES[rng.integers(4)], int(rng.integers(5)), int(rng.integers(2000))) for _ in range(500)]
+    first = [child_index(p, s, t, N) for p, s, t in queries]
+    second = [child_index(p, s, t, N) for p, s, t in reversed(queries)][::-1]
+    assert first == second
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_other_space_sizes(policy):
+    for n in (1, 2, 5):
+        values = sequence(policy, 0, range(4 * n), n)
+        assert all(0 <= v < n for v in values)
+        if policy != "uniform":
+            for p in range(4):
+                assert sorted(values[p * n : (p + 1) * n]) == list(range(n))
+
+
+def test_unknown_policy():
+    with pytest.raises(ValueError, match="unknown sampling policy 'random'"):
+        child_index("random", 0, 0, N)
