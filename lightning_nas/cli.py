@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from lightning_nas.callbacks.child_snapshot import ChildSnapshot
@@ -82,12 +83,28 @@ class NASCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
+        trainer = config.trainer
+        if trainer.strategy == "auto" and _several_devices(trainer.devices, trainer.accelerator):
+            # a single-path step leaves most parameters without gradient: plain DDP would fail
+            trainer.strategy = "ddp_find_unused_parameters_true"
         root = config.trainer.default_root_dir or "."
         loggers = config.trainer.logger
         for logger in loggers if isinstance(loggers, list) else [loggers]:
             init_args = getattr(logger, "init_args", None)
             if init_args is not None and "save_dir" in init_args:
                 init_args.save_dir = str(Path(root) / (init_args.save_dir or ""))
+
+
+def _several_devices(devices: object, accelerator: object) -> bool:
+    """Whether ``trainer.devices`` (in any form Lightning accepts) asks for more than one device."""
+    if isinstance(devices, (list, tuple)):
+        return len(devices) > 1
+    text = str(devices).strip()
+    if "," in text:
+        return len([d for d in text.split(",") if d.strip()]) > 1
+    if text in ("auto", "-1"):
+        return accelerator in ("auto", "gpu", "cuda") and torch.cuda.device_count() > 1
+    return int(text) > 1
 
 
 def main(args: list[str] | None = None) -> None:
@@ -100,6 +117,8 @@ def main(args: list[str] | None = None) -> None:
             parser_class=_OneLineErrorParser,
             save_config_callback=_RunConfig,
             save_config_kwargs={"overwrite": True},
+            # the data module shards its own seeded batches across ranks (see EpochShuffledBatches)
+            trainer_defaults={"use_distributed_sampler": False},
             args=args,
         )
     except ConfigError as error:

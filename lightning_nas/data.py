@@ -41,20 +41,29 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
 class EpochShuffledBatches(Sampler[list[int]]):
-    """Batches of a permutation drawn from ``(seed, epoch)``; Lightning calls ``set_epoch``."""
+    """Batches of a permutation drawn from ``(seed, epoch)``; Lightning calls ``set_epoch``.
 
-    def __init__(self, num_items: int, batch_size: int, seed: int) -> None:
+    Under DDP every rank draws the same permutation and takes every ``num_replicas``-th item from
+    ``rank`` on (padded by wrapping around, like ``DistributedSampler``), so the ranks see disjoint
+    shards of one epoch order with ``batch_size`` images each.
+    """
+
+    def __init__(self, num_items: int, batch_size: int, seed: int, rank: int = 0, num_replicas: int = 1) -> None:
         self.num_items, self.batch_size, self.seed, self.epoch = num_items, batch_size, seed, 0
+        self.rank, self.num_replicas = rank, num_replicas
+        self.shard_size = math.ceil(num_items / num_replicas)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return math.ceil(self.num_items / self.batch_size)
+        return math.ceil(self.shard_size / self.batch_size)
 
     def __iter__(self) -> Iterator[list[int]]:
         order = rng(self.seed, "shuffle", self.epoch).permutation(self.num_items)
-        for start in range(0, self.num_items, self.batch_size):
+        if self.num_replicas > 1:
+            order = np.resize(order, self.shard_size * self.num_replicas)[self.rank :: self.num_replicas]
+        for start in range(0, len(order), self.batch_size):
             yield order[start : start + self.batch_size].tolist()
 
 
@@ -160,7 +169,8 @@ class ImageDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         assert self._train is not None, "call setup('fit') first"
         images, labels = self._train
-        batches = EpochShuffledBatches(len(labels), self.batch_size, resolve_seed(self.seed))
+        rank, replicas = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        batches = EpochShuffledBatches(len(labels), self.batch_size, resolve_seed(self.seed), rank, replicas)
         return DataLoader(TensorDataset(images, labels), batch_sampler=batches)
 
     def on_after_batch_transfer(self, batch: tuple[Tensor, Tensor], dataloader_idx: int) -> tuple[Tensor, Tensor]:

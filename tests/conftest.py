@@ -20,6 +20,18 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 needs_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is not beside this checkout")
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny tensors run as fast on one thread, which is immune to the OpenMP stalls that several
+    threads suffer when other processes share the two CPU cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def fit(root: Path, *args: str, config: Path = CONFIGS / "quickstart.yaml", logger: bool = False) -> Path:
     """Run ``lightning_nas fit --config <config> --config smoke.yaml <args>`` in-process under
     ``root`` and return the run directory it created."""

@@ -127,3 +127,12 @@ def test_wandb_offline_run_lives_under_default_root_dir(tmp_path):
     offline = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(offline) == 1 and offline[0].stat().st_size > 0
     assert json.loads((run / "meta.json").read_text())["config"]["trainer"]["logger"]["init_args"]["offline"] is True
+
+
+@pytest.mark.parametrize(
+    "devices,expected", [(1, False), ("1", False), (2, True), ("2", True), ([0, 1], True), ("0,", False), ("0,1", True)]
+)
+def test_several_devices_selects_ddp_that_tolerates_unused_parameters(devices, expected):
+    from lightning_nas.cli import _several_devices
+
+    assert _several_devices(devices, "cpu") is expected

@@ -26,14 +26,7 @@ from lightning_nas.errors import ConfigError
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_intra_op_thread():
-    """These tensors are tiny: one thread is as fast, and immune to the OpenMP stalls that several
-    threads suffer when other processes share the CPU cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- random_crop_flip -------------------------------------------------------------------------------
@@ -343,3 +336,14 @@ def test_offline_images_sizes_and_eval_images():
 def test_offline_holdout_split():
     dm = offline(train_images=100, eval_split="holdout", holdout_size=30)
     assert dm._train[0].shape[0] == 70 and dm.eval_tensors()[0].shape[0] == 30
+
+
+@pytest.mark.parametrize("num_items,replicas", [(10, 2), (11, 3), (64, 4)])
+def test_epoch_batches_shard_one_epoch_order_across_ranks(num_items, replicas):
+    single = [i for batch in EpochShuffledBatches(num_items, 4, seed=5) for i in batch]
+    shards = [EpochShuffledBatches(num_items, 4, seed=5, rank=r, num_replicas=replicas) for r in range(replicas)]
+    items = [[i for batch in shard for i in batch] for shard in shards]
+    assert len({len(s) for s in shards}) == 1  # every rank runs the same number of steps
+    assert set().union(*map(set, items)) == set(range(num_items))
+    padded = items[0] if replicas == 1 else [x for group in zip(*items) for x in group]
+    assert padded[:num_items] == single  # rank r takes every replicas-th item of the same order

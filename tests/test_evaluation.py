@@ -16,14 +16,7 @@ from lightning_nas.supernet import PaperASuperNet
 SPACE = PaperASpace()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_intra_op_thread():
-    """These tensors are tiny: one thread is as fast, and immune to the OpenMP stalls that several
-    threads suffer when other processes share the CPU cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def naive(model, archs, images, labels, batch_size):

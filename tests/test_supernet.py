@@ -14,14 +14,7 @@ SPACE = PaperASpace()
 ALL_ARCHS = list(SPACE.enumerate())
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_intra_op_thread():
-    """These tensors are tiny: one thread is as fast, and immune to the OpenMP stalls that several
-    threads suffer when other processes share the CPU cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def images(n: int = 4, size: int = 8, seed: int = 0) -> torch.Tensor:

@@ -163,7 +163,7 @@ class ChildSnapshot(L.Callback):
             for label, index, acc, lo in zip(self.labels, self.indices, accuracy, loss)
         )
         summary = evaluation_summary(accuracy, previous, self.gt)
-        pl_module.log_dict({f"snapshot/{k}": v for k, v in summary.items()}, on_epoch=True, sync_dist=False)
+        pl_module.log_dict({f"snapshot/{k}": v for k, v in summary.items()}, on_epoch=True, rank_zero_only=True)
         if trainer.is_global_zero:
             write_history(self.run_dir, self.rows)
             self._log_table(trainer, epoch, accuracy, loss)
