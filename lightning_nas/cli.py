@@ -5,8 +5,9 @@
 Beyond LightningCLI it (1) always attaches :class:`ChildSnapshot` (``snapshot.*`` keys), (2) stores
 the resolved config in the run directory instead of ``config.yaml`` files that collide between
 runs, (3) reads a logger's relative ``save_dir`` as relative to ``trainer.default_root_dir``, so
-every output of a run lives under that one folder, and (4) reports every configuration mistake as one line with exit code 2 before any
-work starts (the data module's ``preflight`` runs right after parsing).
+every output of a run lives under that one folder, (4) reports every configuration mistake as one
+line with exit code 2 before any work starts (the data module's ``preflight`` runs right after
+parsing), and (5) picks a DDP strategy that tolerates unused parameters for several devices.
 """
 
 from __future__ import annotations
