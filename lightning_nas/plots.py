@@ -7,6 +7,7 @@ from typing import Optional, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from lightning_nas.analysis import rank_matrix
 
@@ -24,6 +25,7 @@ def rank_vs_epoch(accuracy: pd.DataFrame, ground_truth: Optional[Sequence[float]
         else:
             ax.plot(ranks.index, ranks[label], color="0.8", linewidth=0.8, zorder=1)
     ax.invert_yaxis()
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(ranks.index.name or "evaluation")
     ax.set_ylabel("super-net rank (1 = best)")
     title = "true best children" if ground_truth is not None else "final best children"
