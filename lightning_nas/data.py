@@ -118,6 +118,7 @@ class ImageDataModule(L.LightningDataModule):
         self.split_seed, self.eval_images, self.augment, self.seed = split_seed, eval_images, augment, seed
         self._train: Optional[tuple[Tensor, Tensor]] = None
         self._eval: Optional[tuple[Tensor, Tensor]] = None
+        self._norm_cache: dict[torch.device, tuple[Tensor, Tensor]] = {}
 
     # -- what subclasses provide -------------------------------------------------------------
     def load_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -188,7 +189,12 @@ class ImageDataModule(L.LightningDataModule):
         return self._eval
 
     def _normalize(self, images: Tensor) -> Tensor:
-        mean, std = (torch.tensor(v, device=images.device).view(1, -1, 1, 1) for v in self.normalization())
+        # cached per device: building them per batch would be a host-to-device copy every step
+        if images.device not in self._norm_cache:
+            self._norm_cache[images.device] = tuple(
+                torch.tensor(v, device=images.device).view(1, -1, 1, 1) for v in self.normalization()
+            )
+        mean, std = self._norm_cache[images.device]
         return (images - mean) / std
 
 
