@@ -1,14 +1,18 @@
 """Accuracy and loss of many children with the current shared weights.
 
-The batch loop is outside the child loop so the stem, which every child shares, runs once per
-batch instead of once per child and batch; the result is identical to evaluating each child alone
-on the same batches (``tests/test_evaluation.py`` checks equality for every BN mode).
+The batch loop is outside the child loop, and within a batch the children are walked as a prefix
+tree over their stage keys (:class:`lightning_nas.supernet.base.SuperNet`): every distinct key
+prefix is computed once per batch. For paper A that is the stem once for all 64 children, the
+first cell's first edge once per op, its second edge once per pair, and so on. Each stage sees
+exactly the tensors it would see in a per-child loop, so the result is identical to evaluating
+each child alone on the same batches (``tests/test_evaluation.py`` checks equality for every BN
+mode). The tree is walked depth first, so at most one state per stage is alive at a time.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, ContextManager, Optional, Sequence
+from typing import Any, Callable, ContextManager, Optional, Sequence
 
 import numpy as np
 import torch
@@ -40,18 +44,35 @@ def evaluate_children(
     supernet.eval()
     correct = torch.zeros(len(archs), dtype=torch.long, device=images.device)
     loss_sum = torch.zeros(len(archs), dtype=torch.float64, device=images.device)
+    keys = [supernet.stage_keys(arch) for arch in archs]
     try:
         for start in range(0, len(labels), batch_size):
             x, y = images[start : start + batch_size], labels[start : start + batch_size]
             with forward_context():
-                features = supernet.stem(x)
-                for i, arch in enumerate(archs):
-                    logits = supernet.forward_from_stem(features, arch).float()
-                    correct[i] += (logits.argmax(1) == y).sum()
-                    loss_sum[i] += F.cross_entropy(logits, y, reduction="sum").double()
+                for members, logits in _child_logits(supernet, archs, keys, x):
+                    logits = logits.float()
+                    correct[members] += (logits.argmax(1) == y).sum()
+                    loss_sum[members] += F.cross_entropy(logits, y, reduction="sum").double()
             if progress is not None:
                 progress(len(archs))
     finally:
         supernet.train(was_training)
     count = len(labels)
     return correct.cpu().numpy() / count, loss_sum.cpu().numpy() / count
+
+
+def _child_logits(supernet: SuperNet, archs: Sequence[Arch], keys: list[tuple], x: Tensor):
+    """Yield ``(positions, logits)`` for every distinct child in ``archs``, walking the prefix tree
+    of stage keys depth first; ``positions`` lists every position of ``archs`` with those keys."""
+
+    def descend(stage: int, members: list[int], state: Any):
+        if stage == supernet.num_stages:
+            yield members, state
+            return
+        branches: dict[Any, list[int]] = {}
+        for member in members:
+            branches.setdefault(keys[member][stage], []).append(member)
+        for branch in branches.values():
+            yield from descend(stage + 1, branch, supernet.run_stage(stage, state, archs[branch[0]]))
+
+    yield from descend(0, list(range(len(archs))), x)

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def naive(model, archs, images, labels, batch_size):
-    """One child at a time, the whole forward pass per batch (no shared stem)."""
+    """One child at a time, the whole forward pass per batch (nothing computed once for several children)."""
     acc, loss = [], []
     with torch.no_grad():
         for arch in archs:
@@ -155,3 +155,24 @@ def test_known_values_on_a_controlled_net():
     log_z = np.log(9 + np.exp(3.0))
     expected = (3 * (log_z - 3) + 2 * log_z) / 5
     np.testing.assert_allclose(loss, [expected, expected], rtol=1e-6)
+
+
+def test_shared_key_prefixes_run_once_per_batch():
+    """The prefix tree: the stem once for all children, the first edge once per op, and a child
+    listed twice is computed once and counted at both positions."""
+    net = trained_supernet("track")
+    images, labels = data()
+    calls: dict[int, int] = {}
+    run_stage = net.run_stage
+
+    def counting(index, state, arch):
+        calls[index] = calls.get(index, 0) + 1
+        return run_stage(index, state, arch)
+
+    net.run_stage = counting
+    archs = [*SPACE.enumerate(), (3, 2, 1)]
+    acc, loss = evaluate_children(net, archs, images, labels, batch_size=37)
+    assert calls[0] == calls[1] == 1  # stem and the first preprocessing: shared by all
+    assert calls[2] == 4 and calls[3] == 16 and calls[4] == 64  # cell 0: one per distinct key prefix
+    assert calls[net.num_stages - 1] == 64
+    assert acc[-1] == acc[SPACE.index((3, 2, 1))] and loss[-1] == loss[SPACE.index((3, 2, 1))]

@@ -63,11 +63,27 @@ def test_every_op_keeps_shape(net):
             assert op.eval()(x).shape == x.shape
 
 
-def test_forward_is_stem_then_forward_from_stem(net):
+def test_staged_forward_equals_the_unstaged_cells_bitwise(net):
+    """The stage split (used by the prefix-tree evaluation and by sharing) changes no number."""
     net.eval()
     x = images(3)
     with torch.no_grad():
-        torch.testing.assert_close(net(x, (1, 2, 3)), net.forward_from_stem(net.stem(x), (1, 2, 3)), rtol=0, atol=0)
+        for arch in [(1, 2, 3), (0, 3, 1)]:
+            features = net.stem_layers(x)
+            for cell in net.cells:
+                features = cell(features, arch)
+            unstaged = net.classifier(features.mean(dim=(2, 3)))
+            torch.testing.assert_close(net(x, arch), unstaged, rtol=0, atol=0)
+
+
+def test_stage_keys_name_each_stages_choice_and_modules(net):
+    keys = net.stage_keys((1, 2, 3))
+    assert len(keys) == net.num_stages == 2 + 4 * 4
+    assert keys[:5] == ("stem", None, 1, 2, 3) and keys[-1] is None
+    assert net.stage_modules(0) == ("stem_layers",) and net.stage_modules(net.num_stages - 1) == ("classifier",)
+    assert net.stage_modules(7) == ("cells.1.edges.1",)
+    named = {name for name, _ in net.named_modules()}
+    assert all(name in named for i in range(net.num_stages) for name in net.stage_modules(i))
 
 
 def test_only_the_chosen_op_of_each_edge_runs_in_every_cell(net):

@@ -2,13 +2,23 @@
 
 The architecture is a forward argument (``forward(x, arch)``), never module state: the network has
 no "current child", so it is safe under DDP, trivially testable, and two children can be evaluated
-back to back without a switch step. ``stem`` / ``forward_from_stem`` split the forward pass at the
-part all children share, so the all-children evaluation computes it once per batch.
+back to back without a switch step.
+
+The forward pass is a fixed sequence of *stages* with a key each. Stage ``i``'s output depends only
+on the input images and the keys of stages ``0..i``, so children whose keys agree up to stage ``i``
+compute identical stages up to there. That one declaration serves three consumers:
+
+- the all-children evaluation computes each distinct key prefix once per batch (a prefix tree:
+  the stem once for all children, the first cell's first edge once per op, ...);
+- partial weight sharing (:mod:`lightning_nas.supernet.sharing`) knows which tensors each stage
+  touches (:meth:`SuperNet.stage_modules`) and so which stages are private to a child;
+- batched training of many independent children runs each stage once per distinct key.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
+from typing import Any, Hashable
 
 from torch import Tensor, nn
 
@@ -21,15 +31,28 @@ class SuperNet(nn.Module):
 
     space: SearchSpace
     bn_mode: BNMode
+    #: Number of stages of every child's forward pass.
+    num_stages: int
 
     @abstractmethod
-    def stem(self, x: Tensor) -> Tensor:
-        """The part of the forward pass that is identical for every child."""
+    def stage_keys(self, arch: Arch) -> tuple[Hashable, ...]:
+        """One key per stage: stage ``i`` of ``arch`` depends only on the images and ``keys[: i + 1]``.
+
+        ``None`` marks a stage that adds no choice (it still depends on the stages before it).
+        """
 
     @abstractmethod
-    def forward_from_stem(self, features: Tensor, arch: Arch) -> Tensor:
-        """Logits of child ``arch`` given the output of :meth:`stem`."""
+    def run_stage(self, index: int, state: Any, arch: Arch) -> Any:
+        """Stage ``index`` of child ``arch``: the images (stage 0) or the previous stage's output
+        (a tensor or a tuple of tensors) to this stage's output; the last stage returns logits."""
+
+    @abstractmethod
+    def stage_modules(self, index: int) -> tuple[str, ...]:
+        """Qualified names of the submodules whose parameters and buffers stage ``index`` uses."""
 
     def forward(self, x: Tensor, arch: Arch) -> Tensor:
         """Logits of child ``arch``; only the ops ``arch`` chooses run."""
-        return self.forward_from_stem(self.stem(x), arch)
+        state: Any = x
+        for index in range(self.num_stages):
+            state = self.run_stage(index, state, arch)
+        return state

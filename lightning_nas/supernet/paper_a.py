@@ -35,14 +35,29 @@ class PaperACell(nn.Module):
         self.edges = nn.ModuleList(nn.ModuleList(PAPER_A_OPS[name](channels, bn) for name in op_names) for _ in EDGES)
         self.cell_output = cell_output
 
-    def forward(self, x: Tensor, arch: Arch) -> Tensor:
-        states = [self.preprocess(x)]
-        for node in (1, 2):
-            incoming = [self.edges[k][arch[k]](states[src]) for k, (dst, src) in enumerate(EDGES) if dst == node]
-            states.append(incoming[0] if len(incoming) == 1 else incoming[0] + incoming[1])
+    def preprocess_input(self, x: Tensor) -> tuple[Tensor, ...]:
+        """The cell's first stage: ``(x0,)``, the input mapped to C channels."""
+        return (self.preprocess(x),)
+
+    def run_edge(self, k: int, states: tuple[Tensor, ...], op: int) -> tuple[Tensor, ...]:
+        """Edge ``k`` with candidate ``op``: adds its output to node ``dst`` (a new state, or summed
+        into the node's partial sum when the node already has an incoming edge)."""
+        dst, src = EDGES[k]
+        out = self.edges[k][op](states[src])
+        if len(states) > dst:
+            return (*states[:dst], states[dst] + out)
+        return (*states, out)
+
+    def output(self, states: tuple[Tensor, ...]) -> Tensor:
         if self.cell_output == "concat":
             return torch.cat(states[1:], dim=1)
         return states[1] + states[2]
+
+    def forward(self, x: Tensor, arch: Arch) -> Tensor:
+        states = self.preprocess_input(x)
+        for k, op in enumerate(arch):
+            states = self.run_edge(k, states, op)
+        return self.output(states)
 
 
 class PaperASuperNet(SuperNet):
@@ -92,10 +107,36 @@ class PaperASuperNet(SuperNet):
         )
         self.classifier = nn.Linear(cell_channels, num_classes)
 
-    def stem(self, x: Tensor) -> Tensor:
-        return self.stem_layers(x)
+    # Stages: 0 = stem; per cell one preprocessing stage (no choice) and one stage per edge (keyed by
+    # the edge's op); last = pooling and classifier. Edge stages run in the paper's edge order, which
+    # adds node 2's two inputs in the same order as ``PaperACell.forward``, so staged and unstaged
+    # forward passes are bitwise equal.
+    @property
+    def num_stages(self) -> int:
+        return 2 + len(self.cells) * (1 + len(EDGES))
 
-    def forward_from_stem(self, features: Tensor, arch: Arch) -> Tensor:
-        for cell in self.cells:
-            features = cell(features, arch)
-        return self.classifier(features.mean(dim=(2, 3)))
+    def _locate(self, index: int) -> tuple[int, int]:
+        """(cell, position in the cell) of stage ``index``; position 0 is the preprocessing."""
+        return divmod(index - 1, 1 + len(EDGES))
+
+    def stage_keys(self, arch: Arch) -> tuple:
+        return ("stem",) + (None, *arch) * len(self.cells) + (None,)
+
+    def stage_modules(self, index: int) -> tuple[str, ...]:
+        if index == 0:
+            return ("stem_layers",)
+        if index == self.num_stages - 1:
+            return ("classifier",)
+        cell, position = self._locate(index)
+        return (f"cells.{cell}.preprocess",) if position == 0 else (f"cells.{cell}.edges.{position - 1}",)
+
+    def run_stage(self, index: int, state, arch: Arch):
+        if index == 0:
+            return self.stem_layers(state)
+        if index == self.num_stages - 1:
+            return self.classifier(self.cells[-1].output(state).mean(dim=(2, 3)))
+        cell, position = self._locate(index)
+        if position == 0:
+            x = state if cell == 0 else self.cells[cell - 1].output(state)
+            return self.cells[cell].preprocess_input(x)
+        return self.cells[cell].run_edge(position - 1, state, arch[position - 1])
