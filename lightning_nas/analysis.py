@@ -53,15 +53,22 @@ def rank_matrix(accuracy: pd.DataFrame) -> pd.DataFrame:
 
 
 def evaluation_summary(
-    accuracy: np.ndarray, previous: Optional[np.ndarray] = None, ground_truth: Optional[np.ndarray] = None
+    accuracy: np.ndarray,
+    previous: Optional[np.ndarray] = None,
+    ground_truth: Optional[np.ndarray] = None,
+    space_ground_truth: Optional[np.ndarray] = None,
 ) -> dict[str, float]:
-    """Scalars of one evaluation of all children.
+    """Scalars of one evaluation of all children (or of a pool).
 
-    ``supernet/*`` describe the accuracies; ``stability/*`` compare with the previous evaluation
-    (Kendall tau-b and Spearman); ``gt/*`` compare with the ground truth: Kendall tau (paper A's
-    GT-Tau), sparse Kendall tau at 0.1 % (paper B), Spearman, and top-1 / top-3 rank (paper A's
-    T1R / T3R: the best true rank among the super-net's top n, 1 = best). ``children`` says how
-    many children entered each metric.
+    ``supernet/*`` describe the accuracies (``mean_acc`` is paper B's super-net accuracy: the mean
+    over the evaluated children); ``stability/*`` compare with the previous evaluation (Kendall
+    tau-b and Spearman); ``gt/*`` compare with the ground truth of the evaluated children: Kendall
+    tau (paper A's GT-Tau), sparse Kendall tau at 0.1 % (paper B), Spearman, and top-1 / top-3 rank
+    (paper A's T1R / T3R: the best true rank among the super-net's top n, 1 = best). With the
+    ground truth of the whole space (``space_ground_truth``, index order) also paper B's P>R
+    (:func:`metrics.p_greater_random`): ``gt/p_r`` for the super-net's top-1 child and
+    ``gt/p_r_top5_{min,median,max}`` over its top 5. ``children`` says how many children entered
+    each metric.
     """
     summary = {
         "children": float(len(accuracy)),
@@ -78,15 +85,27 @@ def evaluation_summary(
         summary["gt/spearman"] = metrics.spearman(accuracy, ground_truth)
         summary["gt/top1_rank"] = float(metrics.top_n_rank(accuracy, ground_truth, 1))
         summary["gt/top3_rank"] = float(metrics.top_n_rank(accuracy, ground_truth, min(3, len(accuracy))))
+        if space_ground_truth is not None:
+            top5 = metrics.p_greater_random(accuracy, ground_truth, space_ground_truth, min(5, len(accuracy)))
+            summary["gt/p_r"] = float(top5[0])
+            summary["gt/p_r_top5_min"] = float(top5.min())
+            summary["gt/p_r_top5_median"] = float(np.median(top5))
+            summary["gt/p_r_top5_max"] = float(top5.max())
     return summary
 
 
-def epoch_metrics(history: pd.DataFrame, ground_truth: Optional[Sequence[float]] = None) -> pd.DataFrame:
-    """:func:`evaluation_summary` for every epoch of a history (ground truth in child-index order)."""
+def epoch_metrics(
+    history: pd.DataFrame,
+    ground_truth: Optional[Sequence[float]] = None,
+    space_ground_truth: Optional[Sequence[float]] = None,
+) -> pd.DataFrame:
+    """:func:`evaluation_summary` for every epoch of a history (``ground_truth`` of the evaluated
+    children in child-index order; ``space_ground_truth`` of the whole space, for P>R)."""
     table = accuracy_matrix(history)
     accuracy = table.to_numpy()
     gt = None if ground_truth is None else np.asarray(ground_truth, dtype=float)
-    rows = [evaluation_summary(acc, accuracy[i - 1] if i else None, gt) for i, acc in enumerate(accuracy)]
+    space = None if space_ground_truth is None else np.asarray(space_ground_truth, dtype=float)
+    rows = [evaluation_summary(acc, accuracy[i - 1] if i else None, gt, space) for i, acc in enumerate(accuracy)]
     return pd.DataFrame(rows, index=table.index)
 
 

@@ -3,7 +3,7 @@
 Paper A: Zhang et al., "Deeper Insights into Weight Sharing in Neural Architecture Search",
 arXiv 2001.01431 (GT-Tau, S-Tau, Top-n rank).
 Paper B: Yu et al., "How to Train Your Super-Net: An Analysis of Training Heuristics in
-Weight-Sharing NAS", arXiv 2003.04276 (sparse Kendall tau).
+Weight-Sharing NAS", arXiv 2003.04276 (sparse Kendall tau, P>R).
 
 All correlations are scipy's: Kendall tau-b and Spearman rho. Higher accuracy = better.
 """
@@ -90,6 +90,32 @@ def sparse_kendall_tau(pred: ArrayLike, gt: ArrayLike, threshold: float = 1e-3) 
     rank_map = np.unique(bins, return_inverse=True)[1].reshape(-1)
     order = np.argsort(p, kind="stable")
     return float(stats.kendalltau(np.sort(rank_map), rank_map[order]).statistic)
+
+
+def p_greater_random(pred: ArrayLike, gt: ArrayLike, space_gt: ArrayLike, k: int = 1) -> np.ndarray:
+    """Paper B's P>R of the super-net's top-k children: for each, the fraction of the whole space
+    with a strictly lower ground-truth accuracy.
+
+    ``pred`` and ``gt`` are the super-net and true accuracies of the evaluated pool; ``space_gt``
+    holds the true accuracy of every child of the space (NaN entries are left out). The k children
+    with the highest ``pred`` are taken as in :func:`top_n_rank` (stable sort, ties favour the lower
+    pool position), and child c scores ``#{a in space : gt(a) < gt(c)} / #space``: the probability
+    that c beats a child drawn uniformly from the space, i.e. that picking by the super-net beats
+    random search with one sample. It is the authors' ``compute_percentile`` (kcyu2014/nas-landmarkreg),
+    ``id / N`` with ``id`` a child's position in the space sorted by true accuracy ascending, except
+    that tied true accuracies count as not lower instead of being ordered arbitrarily. Isomorphic
+    duplicates count as separate children, as in the benchmark. Returns the k values in the
+    super-net's order (best first); paper B reports the first (the chosen child).
+    """
+    p, g = _pair(pred, gt)
+    space = np.asarray(space_gt, dtype=float)
+    space = np.sort(space[~np.isnan(space)])
+    if space.size == 0:
+        raise ValueError("space_gt holds no accuracy")
+    if not 1 <= k <= p.size:
+        raise ValueError(f"k must lie in [1, {p.size}], got {k}")
+    chosen = np.argsort(-p, kind="stable")[:k]
+    return np.searchsorted(space, g[chosen], side="left") / space.size
 
 
 def s_tau(rows: ArrayLike) -> tuple[float, float, float]:

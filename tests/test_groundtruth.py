@@ -9,7 +9,7 @@ import pytest
 from conftest import SHARED_DATA, needs_shared_data
 from lightning_nas.errors import ConfigError
 from lightning_nas.groundtruth import GroundTruth
-from lightning_nas.spaces import PaperASpace
+from lightning_nas.spaces import NB201Space, PaperASpace
 
 SPACE = PaperASpace()
 LABELS = SPACE.labels()
@@ -52,9 +52,54 @@ def test_csv_with_other_columns(tmp_path):
     np.testing.assert_array_equal(gt.load(SPACE, ["123"]), [value(6)])
 
 
-def test_csv_subset_table_is_enough_for_a_pool(tmp_path):
+def test_partial_table_is_enough_for_a_pool(tmp_path):
     path = write_csv(tmp_path / "gt.csv", ["111", "434", "222"])
-    np.testing.assert_array_equal(GroundTruth(str(path)).load(SPACE, ["222", "111"]), [value(21), value(0)])
+    gt = GroundTruth(str(path), partial=True)
+    np.testing.assert_array_equal(gt.load(SPACE, ["222", "111"]), [value(21), value(0)])
+    whole = gt.load_space(SPACE)
+    assert whole.shape == (64,) and np.isnan(whole).sum() == 61 and whole[59] == value(59)
+
+
+@pytest.mark.parametrize("rows", [3, 63])
+def test_incomplete_table_needs_partial(tmp_path, rows):
+    path = write_csv(tmp_path / "gt.csv", LABELS[:rows])
+    with pytest.raises(ConfigError) as info:
+        GroundTruth(str(path)).load(SPACE, ["111"])
+    message = str(info.value)
+    assert f"has {rows} rows but paper_a has 64 children" in message and "ground_truth.partial" in message
+    assert "\n" not in message
+
+
+def test_per_seed_table_is_rejected_by_its_row_count(tmp_path):
+    path = write_csv(tmp_path / "gt.csv", LABELS * 3)
+    for partial in (False, True):
+        with pytest.raises(ConfigError, match=r"repeats labels \(192 rows, 64 distinct\)"):
+            GroundTruth(str(path), partial=partial).load(SPACE, LABELS)
+
+
+def test_whole_space_in_index_order(tmp_path):
+    order = np.random.default_rng(1).permutation(64)
+    path = write_csv(tmp_path / "gt.csv", [LABELS[i] for i in order])
+    np.testing.assert_array_equal(GroundTruth(str(path)).load_space(SPACE), [value(i) for i in range(64)])
+
+
+def test_relative_path_resolves_against_the_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "sub").mkdir()
+    write_csv(tmp_path / "sub" / "gt.csv")
+    monkeypatch.chdir(tmp_path)
+    gt = GroundTruth("sub/gt.csv")
+    assert gt.resolved_path() == tmp_path.resolve() / "sub" / "gt.csv"
+    assert gt.load(SPACE, ["444"])[0] == value(63)
+    monkeypatch.chdir(tmp_path / "sub")
+    with pytest.raises(ConfigError) as info:
+        gt.load(SPACE, ["444"])
+    assert "working directory" in str(info.value) and str(tmp_path / "sub") in str(info.value)
+
+
+def test_non_numeric_column(tmp_path):
+    path = write_csv(tmp_path / "gt.csv", extra={"name": ["x"] * 64})
+    with pytest.raises(ConfigError, match="'name' holds non-numbers, e.g. 'x'"):
+        GroundTruth(str(path), column="name").load(SPACE, LABELS)
 
 
 def test_txt_loads_in_index_order(tmp_path):
@@ -94,7 +139,7 @@ def test_missing_arch_column_lists_the_columns(tmp_path):
 def test_unknown_label(tmp_path):
     path = write_csv(tmp_path / "gt.csv", LABELS[:10] + ["115"])
     with pytest.raises(ConfigError) as info:
-        GroundTruth(str(path)).load(SPACE, LABELS[:10])
+        GroundTruth(str(path), partial=True).load(SPACE, LABELS[:10])
     assert "'115'" in str(info.value) and "paper_a" in str(info.value)
     assert "1 labels" in str(info.value)
 
@@ -108,7 +153,7 @@ def test_duplicate_labels(tmp_path):
 
 def test_child_absent_from_table(tmp_path):
     path = write_csv(tmp_path / "gt.csv", [l for l in LABELS if l != "321"])
-    gt = GroundTruth(str(path))
+    gt = GroundTruth(str(path), partial=True)
     assert len(gt.load(SPACE, ["111", "434"])) == 2
     with pytest.raises(ConfigError) as info:
         gt.load(SPACE, ["111", "321", "434"])
@@ -144,3 +189,57 @@ def test_paper_a_released_ground_truth():
     assert values.max() == pytest.approx(0.8516, abs=5e-5)
     assert gt.load(SPACE, ["434"])[0] == values.max()
     assert (values > 0.5).all() and (values < 1).all()
+
+
+NB201_TABLES = SHARED_DATA / "ground_truth"
+NB201_FULL = NB201_TABLES / "nb201_cifar10-valid_200ep_seedavg_full.csv"
+needs_nb201 = pytest.mark.skipif(not NB201_FULL.is_file(), reason="shared NB201 ground truth absent")
+
+
+@needs_nb201
+def test_nb201_shared_tables_load_as_they_are():
+    space = NB201Space()
+    valid = GroundTruth(str(NB201_FULL), column="valid-accuracy", arch_column="arch_str").load_space(space)
+    assert valid.shape == (15625,) and not np.isnan(valid).any()
+    assert int(np.argmax(valid)) == 6111 and valid.max() == pytest.approx(91.61, abs=0.005)
+    test = GroundTruth(
+        str(NB201_TABLES / "nb201_test_200ep_seedavg_c10_c100_in16.csv"),
+        column="CIFAR10TestAccuracy200Epochs",
+        arch_column="ArchitectureString",
+    ).load_space(space)
+    assert int(np.argmax(test)) == 6111 and test.max() == pytest.approx(94.37, abs=0.005)
+    twelve = GroundTruth(
+        str(NB201_TABLES / "nb201_12ep_c10_c100_in16_valid_test.csv"), column="cifar10-val", arch_column="cellstr"
+    )
+    labels = space.labels([6111, 0, 9])
+    assert twelve.load(space, labels).shape == (3,)
+    from lightning_nas.metrics import kendall_tau
+
+    assert kendall_tau(valid, test) == pytest.approx(0.894, abs=0.001)
+
+
+@needs_nb201
+@pytest.mark.parametrize(
+    "column,arch_column,match",
+    [
+        ("valid_accuracy", "arch_str", "no column 'valid_accuracy' .*ground_truth.column.*columns: index, sol"),
+        ("valid-accuracy", "arch", "no column 'arch' .*ground_truth.arch_column"),
+        ("valid-accuracy", "sol", "15625 labels are not children of nb201, e.g. '532322'"),
+    ],
+)
+def test_nb201_table_with_wrong_columns(column, arch_column, match):
+    with pytest.raises(ConfigError, match=match):
+        GroundTruth(str(NB201_FULL), column=column, arch_column=arch_column).load_space(NB201Space())
+
+
+@needs_nb201
+def test_nb201_truncated_table_and_unknown_arch_string(tmp_path):
+    table = pd.read_csv(NB201_FULL, usecols=["arch_str", "valid-accuracy"])
+    table.iloc[:-1].to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(ConfigError, match="has 15624 rows but nb201 has 15625 children"):
+        GroundTruth(str(tmp_path / "short.csv"), column="valid-accuracy", arch_column="arch_str").load_space(NB201Space())
+    table.loc[3, "arch_str"] = table.loc[3, "arch_str"].replace("~0|", "~1|", 1)
+    table.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(ConfigError) as info:
+        GroundTruth(str(tmp_path / "bad.csv"), column="valid-accuracy", arch_column="arch_str").load_space(NB201Space())
+    assert "1 labels are not children of nb201" in str(info.value) and table.loc[3, "arch_str"] in str(info.value)

@@ -15,6 +15,7 @@ from lightning_nas.metrics import (
     consecutive_tau,
     gt_tau_window,
     kendall_tau,
+    p_greater_random,
     s_tau,
     sparse_kendall_tau,
     spearman,
@@ -169,6 +170,33 @@ def test_sparse_tau_rejects_bad_threshold():
 
 
 ROWS = [[1, 2, 3, 4], [1, 3, 2, 4], [4, 3, 2, 1]]
+
+
+def test_p_greater_random_hand_case():
+    space = [0.5, 0.6, 0.7, 0.8, 0.9, 0.9, np.nan, 0.55, 0.65, 0.75]  # 9 accuracies, one missing
+    pool_gt = [0.6, 0.9, 0.75]
+    pred = [0.3, 0.2, 0.3]  # the super-net ranks pool child 0 first (tie with 2, lower position wins)
+    np.testing.assert_allclose(p_greater_random(pred, pool_gt, space, 3), [2 / 9, 5 / 9, 7 / 9])
+    assert p_greater_random(pred, pool_gt, space)[0] == pytest.approx(2 / 9)
+    # the best child of the space beats everything but its tie
+    assert p_greater_random([1.0], [0.9], space)[0] == pytest.approx(7 / 9)
+    assert p_greater_random([1.0], [0.5], space)[0] == 0.0
+
+
+def test_p_greater_random_matches_the_authors_percentile_without_ties():
+    rng = np.random.default_rng(4)
+    space = rng.permutation(1000) / 1000 + 0.5
+    pool = rng.choice(1000, 50, replace=False)
+    pred = rng.random(50)
+    ids = np.argsort(np.argsort(space))  # authors: position in the space sorted ascending
+    top = np.argsort(-pred)[:5]
+    np.testing.assert_allclose(p_greater_random(pred, space[pool], space, 5), ids[pool[top]] / 1000)
+
+
+@pytest.mark.parametrize("k", [0, 4])
+def test_p_greater_random_rejects_bad_k(k):
+    with pytest.raises(ValueError, match="k must lie"):
+        p_greater_random([1, 2, 3], [1, 2, 3], [1, 2, 3], k)
 
 
 def test_s_tau_hand_case():
