@@ -188,6 +188,25 @@ class ImageDataModule(L.LightningDataModule):
         assert self._eval is not None, "call setup('fit') first"
         return self._eval
 
+    def calibration_batches(self, num_batches: int) -> list[Tensor]:
+        """``num_batches`` normalised training batches of ``batch_size`` images for BN recalibration.
+
+        The images, their augmentation and their order are drawn from ``split_seed``, not from the
+        run's seed, so every child, epoch and seed is recalibrated on the same batches (a fixed
+        yardstick, like the evaluation images). The training images are cycled when more are asked
+        for than there are.
+        """
+        assert self._train is not None, "call setup('fit') first"
+        images = self._train[0]
+        order = np.resize(rng(self.split_seed, "recalibration").permutation(len(images)), num_batches * self.batch_size)
+        batches = []
+        for index in range(num_batches):
+            batch = images[torch.from_numpy(order[index * self.batch_size : (index + 1) * self.batch_size])].float() / 255
+            if self.augment:
+                batch = random_crop_flip(batch, batch.shape[-1] // 8, rng(self.split_seed, "recalibration-augment", index))
+            batches.append(self._normalize(batch))
+        return batches
+
     def _normalize(self, images: Tensor) -> Tensor:
         # cached per device: building them per batch would be a host-to-device copy every step
         if images.device not in self._norm_cache:

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from lightning_nas.spaces.base import Arch
 from lightning_nas.supernet.base import SuperNet
+from lightning_nas.supernet.batchnorm import preserved_bn_statistics, recalibrate
 
 
 @torch.inference_mode()
@@ -32,6 +33,7 @@ def evaluate_children(
     batch_size: int,
     forward_context: Callable[[], ContextManager] = contextlib.nullcontext,
     progress: Optional[Callable[[int], None]] = None,
+    calibration: Optional[Sequence[Tensor]] = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-1 accuracy (fraction) and mean cross-entropy of every child in ``archs``.
 
@@ -39,7 +41,36 @@ def evaluate_children(
     split into consecutive batches of ``batch_size`` in their stored order: with batch-statistics
     BN the batches are part of the measurement, so they never change between calls.
     ``progress`` is called with the number of child-batches finished since its last call.
+
+    A super-net in BN mode ``recalibrate`` needs ``calibration``, a fixed list of training image
+    batches: each child is then evaluated alone, right after
+    :func:`~lightning_nas.supernet.batchnorm.recalibrate` set every BN statistic to the exact
+    average over those batches for that child; the super-net's own statistics are restored at the
+    end, so an evaluation never changes the trained super-net.
     """
+    if (supernet.bn_mode == "recalibrate") != (calibration is not None):
+        raise ValueError("calibration batches are needed exactly when the super-net's bn_mode is 'recalibrate'")
+    if calibration is not None:
+        with preserved_bn_statistics(supernet):
+            results = []
+            for arch in archs:
+                with forward_context():
+                    recalibrate(supernet, arch, calibration)
+                results.append(_evaluate(supernet, [arch], images, labels, batch_size, forward_context, progress))
+        return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
+    return _evaluate(supernet, archs, images, labels, batch_size, forward_context, progress)
+
+
+def _evaluate(
+    supernet: SuperNet,
+    archs: Sequence[Arch],
+    images: Tensor,
+    labels: Tensor,
+    batch_size: int,
+    forward_context: Callable[[], ContextManager],
+    progress: Optional[Callable[[int], None]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`evaluate_children` with the super-net's current BN statistics."""
     was_training = supernet.training
     supernet.eval()
     correct = torch.zeros(len(archs), dtype=torch.long, device=images.device)

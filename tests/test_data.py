@@ -347,3 +347,21 @@ def test_epoch_batches_shard_one_epoch_order_across_ranks(num_items, replicas):
     assert set().union(*map(set, items)) == set(range(num_items))
     padded = items[0] if replicas == 1 else [x for group in zip(*items) for x in group]
     assert padded[:num_items] == single  # rank r takes every replicas-th item of the same order
+
+
+def test_calibration_batches_are_fixed_training_batches():
+    dm = offline(train_images=50, batch_size=8, image_size=8)
+    first = dm.calibration_batches(3)
+    assert [b.shape for b in first] == [(8, 3, 8, 8)] * 3 and first[0].dtype == torch.float32
+    # the same for another run seed (fixed yardstick), other for another split seed
+    same = offline(train_images=50, batch_size=8, image_size=8, seed=7).calibration_batches(3)
+    assert all(torch.equal(a, b) for a, b in zip(first, same))
+    other = offline(train_images=50, batch_size=8, image_size=8, split_seed=1).calibration_batches(3)
+    assert not torch.equal(first[0], other[0])
+    # normalised training images: without augmentation each one is an image of the training set
+    plain = offline(train_images=50, batch_size=8, image_size=8, augment=False)
+    train = plain._normalize(plain._train[0].float() / 255)
+    for image in plain.calibration_batches(2)[1]:
+        assert any(torch.equal(image, candidate) for candidate in train)
+    # more images than the training set holds: cycled
+    assert len(offline(train_images=50, batch_size=8, image_size=8).calibration_batches(9)) == 9

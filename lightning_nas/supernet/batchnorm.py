@@ -1,4 +1,4 @@
-"""BatchNorm built with its evaluation mode fixed at construction.
+"""BatchNorm built with its evaluation mode fixed at construction, and BN recalibration.
 
 Which statistics BN uses when children are evaluated is the largest single factor in a super-net's
 ranking (Yu et al., §B.3), so it is one explicit option recorded in every run's metadata:
@@ -7,21 +7,103 @@ ranking (Yu et al., §B.3), so it is one explicit option recorded in every run's
   code; all children then share one set of statistics at evaluation);
 - ``batch``: no running statistics; every forward pass, evaluation included, normalises with the
   statistics of its own batch (paper B's default, ``wsbn_track_stat=False``). The evaluation batch
-  size and order are then part of the measurement and are recorded with the run.
+  size and order are then part of the measurement and are recorded with the run;
+- ``recalibrate``: running statistics exist (built as ``track``), but before a child is evaluated
+  they are reset and recomputed for that child alone as the exact average over a fixed set of
+  training batches (:func:`recalibrate`; the number of batches is ``snapshot.recalibration_batches``).
+  Every child is then evaluated with statistics of its own path, as a stand-alone network would be.
 
 The mode is passed to ``nn.BatchNorm2d`` when it is built: flipping ``track_running_stats`` after
 construction leaves buffers behind that some code paths still update.
+
+:class:`PerInputBatchNorm` is paper B's per-input BN (``bn_type: wsbn``, from NAO's WSBN): an op
+module that several edges share keeps one BN, with its own affine parameters and statistics, per
+possible input. Unlike the authors' ``WSBNFull`` its running statistics start at mean 0 and
+variance 1 (theirs start swapped: mean 1, variance 0).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import contextlib
+from typing import Any, Iterable, Iterator, Literal
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
-BNMode = Literal["track", "batch"]
+BNMode = Literal["track", "batch", "recalibrate"]
 
 
 def batchnorm(channels: int, *, affine: bool, momentum: float, mode: BNMode) -> nn.BatchNorm2d:
     """A ``BatchNorm2d`` whose statistics follow ``mode`` (see the module docstring)."""
-    return nn.BatchNorm2d(channels, affine=affine, momentum=momentum, track_running_stats=mode == "track")
+    return nn.BatchNorm2d(channels, affine=affine, momentum=momentum, track_running_stats=mode != "batch")
+
+
+class PerInputBatchNorm(nn.Module):
+    """One BN per possible input of a shared op (paper B's WSBN); ``forward(x, slot)`` uses BN ``slot``."""
+
+    def __init__(self, channels: int, num_inputs: int, *, affine: bool, momentum: float, mode: BNMode) -> None:
+        super().__init__()
+        self.bns = nn.ModuleList(
+            batchnorm(channels, affine=affine, momentum=momentum, mode=mode) for _ in range(num_inputs)
+        )
+
+    def forward(self, x: Tensor, slot: int = 0) -> Tensor:
+        return self.bns[slot](x)
+
+
+def _tracking(module: nn.Module) -> Iterator[nn.modules.batchnorm._BatchNorm]:
+    return (m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats)
+
+
+@torch.no_grad()
+def recalibrate(supernet: nn.Module, arch: Any, batches: Iterable[Tensor]) -> None:
+    """Reset every running statistic, then set it to the exact average over ``batches`` for child ``arch``.
+
+    Each BN's running mean becomes the mean of its per-batch means and its running variance the
+    mean of its per-batch unbiased variances, exactly (``momentum=None``: PyTorch's cumulative
+    average), with the network in training mode as during training. Momentum and the training flag
+    are restored afterwards. Statistics of BNs the child does not use are left reset.
+    """
+    bns = list(_tracking(supernet))
+    momenta = [bn.momentum for bn in bns]
+    was_training = supernet.training
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+    supernet.train()
+    try:
+        for images in batches:
+            supernet(images, arch)
+    finally:
+        for bn, momentum in zip(bns, momenta):
+            bn.momentum = momentum
+        supernet.train(was_training)
+
+
+@contextlib.contextmanager
+def preserved_bn_statistics(module: nn.Module) -> Iterator[None]:
+    """Restore every BN running statistic on exit, so per-child recalibration during an evaluation
+    leaves the trained super-net exactly as it was."""
+    saved = [(bn, bn.running_mean.clone(), bn.running_var.clone(), bn.num_batches_tracked.clone()) for bn in _tracking(module)]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for bn, mean, var, count in saved:
+                bn.running_mean.copy_(mean)
+                bn.running_var.copy_(var)
+                bn.num_batches_tracked.copy_(count)
+
+
+def describe_bn(module: nn.Module, mode: BNMode) -> dict[str, Any]:
+    """The BN configuration of a super-net as built, for ``meta.json``: mode, whether the BNs are
+    affine (``True``, ``False`` or ``"mixed"``, e.g. paper A's affine stem and non-affine ops), their
+    momenta, and whether any op keeps per-input BNs."""
+    bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    affine = {bn.affine for bn in bns}
+    return {
+        "mode": mode,
+        "affine": affine.pop() if len(affine) == 1 else "mixed",
+        "momentum": sorted({bn.momentum for bn in bns if bn.momentum is not None}),
+        "per_input": any(isinstance(m, PerInputBatchNorm) for m in module.modules()),
+    }

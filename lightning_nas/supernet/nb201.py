@@ -1,0 +1,179 @@
+"""The NAS-Bench-201 super-net with paper B's switches (Yu et al. §B.2–§B.4; Dong & Yang's network).
+
+Layout: stem = conv3×3(3→C) → BN; three stages of N cells with C, 2C and 4C channels, joined by
+residual reduction blocks (:class:`~lightning_nas.supernet.nb201_ops.ResNetReduction`, stride 2);
+then BN → ReLU → global average pooling → dropout → linear. Every cell runs the child's one cell
+genotype: node j sums one op applied to each earlier node, and the cell outputs node 3.
+
+Switches (each is a heuristic that paper B isolates; defaults follow the authors' code):
+
+- ``mapping`` (``supernet_cell_type``): ``op_on_edge`` gives every edge its own candidate ops;
+  ``op_on_node`` gives them to the destination node: edge j→i for j ≥ 1 reuses the ops of edge 1→i,
+  so node 3's ops serve both of its inputs 1 and 2 (edges from node 0 keep their own).
+- ``per_input_bn`` (``bn_type: wsbn``): with ``op_on_node``, the shared ops of node 3 keep one BN
+  (affine parameters and statistics) per input node. With ``op_on_edge`` every op sees a single
+  input, so per-input BN is plain BN and the combination is rejected.
+- ``bn_mode`` / ``bn_affine`` / ``bn_momentum`` (``wsbn_track_stat``, ``wsbn_affine``): apply to
+  every BN (stem, cell ops, reduction blocks, last BN), as in the authors' super-net.
+- ``channels`` / ``num_cells`` (``init_channels`` / ``layers``): C and N; smaller values are paper
+  B's low-fidelity super-nets (the benchmark's stand-alone networks have C = 16, N = 5).
+- ``path_dropout`` (``path_dropout_rate``): during training, each cell's output is dropped per sample
+  with probability ``rate · (l + 1) / L`` (l = the cell's position among the L = 3N + 2 layers,
+  reduction blocks included) and rescaled by the keep probability (NAO's ``apply_drop_path``). Never
+  at evaluation. Uses torch's global generator (seeded by ``seed_everything``).
+- ``global_dropout`` (``global_dropout_rate``): dropout on the pooled features before the classifier.
+
+Stages (:class:`~lightning_nas.supernet.base.SuperNet`): 0 = the stem; 1–6 = the six edges of the
+first cell in the arch string's order, keyed by the edge's op (children with equal first choices
+share these); then one stage per remaining layer (cell or reduction block) and a final head stage,
+all keyed ``None``: once the first cell is fixed, every later cell is too (one genotype).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from torch import Tensor, nn
+
+from lightning_nas.errors import ConfigError
+from lightning_nas.spaces.base import Arch
+from lightning_nas.spaces.nb201 import EDGES, OPS, NB201Space
+from lightning_nas.supernet.base import SuperNet
+from lightning_nas.supernet.batchnorm import BNMode
+from lightning_nas.supernet.nb201_ops import NB201BN, ResNetReduction, nb201_op
+
+Mapping = Literal["op_on_edge", "op_on_node"]
+#: Index of the candidate-op list each edge uses, and the input slot it takes in that list.
+_OP_LIST = {"op_on_edge": (0, 1, 2, 3, 4, 5), "op_on_node": (0, 1, 2, 3, 4, 4)}
+_SLOT = {"op_on_edge": (0, 0, 0, 0, 0, 0), "op_on_node": (0, 0, 0, 0, 0, 1)}
+States = tuple[Tensor, ...]
+
+
+class NB201Cell(nn.Module):
+    """One cell; ``ops[_OP_LIST[mapping][k]][op]`` is candidate ``op`` of edge k."""
+
+    def __init__(self, channels: int, mapping: Mapping, per_input_bn: bool, bn: NB201BN) -> None:
+        super().__init__()
+        lists = _OP_LIST[mapping]
+        inputs = [max(_SLOT[mapping][k] for k in range(len(EDGES)) if lists[k] == i) + 1 for i in range(lists[-1] + 1)]
+        self.ops = nn.ModuleList(
+            nn.ModuleList(nb201_op(name, channels, bn, n if per_input_bn else 1) for name in OPS) for n in inputs
+        )
+        self.op_list, self.slot = lists, _SLOT[mapping] if per_input_bn else (0,) * len(EDGES)
+
+    def run_edge(self, k: int, states: States, op: int) -> States:
+        """Edge ``k`` with candidate ``op``: its output starts node ``dst`` or is added to it."""
+        dst, src = EDGES[k]
+        out = self.ops[self.op_list[k]][op](states[src], self.slot[k])
+        if len(states) > dst:
+            return (*states[:dst], states[dst] + out)
+        return (*states, out)
+
+    def forward(self, x: Tensor, arch: Arch) -> Tensor:
+        states: States = (x,)
+        for k, op in enumerate(arch):
+            states = self.run_edge(k, states, op)
+        return states[-1]
+
+
+class NB201SuperNet(SuperNet):
+    """The NAS-Bench-201 super-net (15,625 children) with paper B's switches (module docstring).
+
+    Args:
+        channels: C, the width of the first stage (benchmark: 16); stages have C, 2C, 4C.
+        num_cells: N, cells per stage (benchmark: 5).
+        mapping: ``op_on_node`` (authors' default) or ``op_on_edge``.
+        per_input_bn: One BN per input node for ops shared by several edges (needs ``op_on_node``).
+        bn_mode: ``batch`` (authors' default: batch statistics at evaluation too), ``track``
+            (running statistics) or ``recalibrate`` (per-child statistics recomputed before
+            evaluation); see :mod:`lightning_nas.supernet.batchnorm`.
+        bn_affine: Learnable BN scale and shift (authors' default: on).
+        bn_momentum: BN momentum, PyTorch convention (default 0.1).
+        path_dropout: Drop-path rate of the last layer (scaled by depth); 0 disables.
+        global_dropout: Dropout before the classifier; 0 disables.
+        num_classes: Classifier outputs.
+        in_channels: Image channels.
+    """
+
+    def __init__(
+        self,
+        channels: int = 16,
+        num_cells: int = 5,
+        mapping: Mapping = "op_on_node",
+        per_input_bn: bool = False,
+        bn_mode: BNMode = "batch",
+        bn_affine: bool = True,
+        bn_momentum: float = 0.1,
+        path_dropout: float = 0.0,
+        global_dropout: float = 0.0,
+        num_classes: int = 10,
+        in_channels: int = 3,
+    ) -> None:
+        super().__init__()
+        if channels < 1 or num_cells < 1:
+            raise ConfigError(f"model.supernet: channels and num_cells must be >= 1, got {channels} and {num_cells}")
+        if per_input_bn and mapping != "op_on_node":
+            raise ConfigError(
+                "model.supernet.per_input_bn needs mapping op_on_node: with op_on_edge every op sees one input, "
+                "so per-input BN would be plain BN"
+            )
+        for name, rate in (("path_dropout", path_dropout), ("global_dropout", global_dropout)):
+            if not 0 <= rate < 1:
+                raise ConfigError(f"model.supernet.{name} must lie in [0, 1), got {rate}")
+        self.space = NB201Space()
+        self.bn_mode = bn_mode
+        self.path_dropout = path_dropout
+        bn = NB201BN(bn_affine, bn_momentum, bn_mode)
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), bn(channels))
+        layers: list[nn.Module] = []
+        width = channels
+        for stage in range(3):
+            if stage:
+                layers.append(ResNetReduction(width, 2 * width, bn))
+                width *= 2
+            layers.extend(NB201Cell(width, mapping, per_input_bn, bn) for _ in range(num_cells))
+        self.layers = nn.ModuleList(layers)
+        self.lastact = nn.Sequential(bn(width), nn.ReLU())
+        self.dropout = nn.Dropout(global_dropout)
+        self.classifier = nn.Linear(width, num_classes)
+
+    # -- stages ------------------------------------------------------------------------------------
+    @property
+    def num_stages(self) -> int:
+        return 1 + len(EDGES) + (len(self.layers) - 1) + 1
+
+    def stage_keys(self, arch: Arch) -> tuple:
+        return ("stem", *arch) + (None,) * (len(self.layers) - 1) + (None,)
+
+    def stage_modules(self, index: int) -> tuple[str, ...]:
+        if index == 0:
+            return ("stem",)
+        if index <= len(EDGES):
+            return (f"layers.0.ops.{self.layers[0].op_list[index - 1]}",)
+        if index == self.num_stages - 1:
+            return ("lastact", "dropout", "classifier")
+        return (f"layers.{index - len(EDGES)}",)
+
+    def run_stage(self, index: int, state: Any, arch: Arch) -> Any:
+        if index == 0:
+            return self.stem(state)
+        if index <= len(EDGES):
+            k = index - 1
+            states = self.layers[0].run_edge(k, (state,) if k == 0 else state, arch[k])
+            return self._drop_path(states[-1], 0) if k == len(EDGES) - 1 else states
+        if index == self.num_stages - 1:
+            features = self.lastact(state).mean(dim=(2, 3))
+            return self.classifier(self.dropout(features))
+        layer = index - len(EDGES)
+        module = self.layers[layer]
+        if isinstance(module, NB201Cell):
+            return self._drop_path(module(state, arch), layer)
+        return module(state)
+
+    def _drop_path(self, x: Tensor, layer: int) -> Tensor:
+        """NAO-style drop-path of a cell output: rate grows linearly with depth; training only."""
+        if not self.training or self.path_dropout == 0:
+            return x
+        keep = 1.0 - self.path_dropout * (layer + 1) / len(self.layers)
+        mask = x.new_empty(x.shape[0], 1, 1, 1).bernoulli_(keep)
+        return x / keep * mask
