@@ -489,7 +489,8 @@ def beside_paper(ours: pd.DataFrame, paper: pd.DataFrame, digits: int = 4) -> pd
     for every metric, ``mean ± std`` where the table has ``<metric> mean`` / ``<metric> std`` (just
     the mean for a row of one instance).
 
-    Rows are ours in order, then the paper's rows we lack; a missing value prints as ``–``.
+    Rows are ours in order, then the paper's rows we lack (numeric rows, m or k, sorted); a missing
+    value prints as ``–``.
     """
 
     def metrics_of(table: pd.DataFrame) -> list[str]:
@@ -513,6 +514,8 @@ def beside_paper(ours: pd.DataFrame, paper: pd.DataFrame, digits: int = 4) -> pd
         return "–" if pd.isna(value) else f"{value:.{digits}f}"
 
     index = list(ours.index) + [row for row in paper.index if row not in set(ours.index)]
+    if all(isinstance(row, (int, np.integer)) for row in index):
+        index = sorted(index)  # m or k: in order, whichever side has the row
     columns: dict[str, list[str]] = {}
     for metric in metrics_of(ours) + [m for m in metrics_of(paper) if m not in metrics_of(ours)]:
         columns[metric] = [cell(ours, row, metric) for row in index]
