@@ -457,7 +457,7 @@ def table3(runs: pd.DataFrame, histories: Mapping[str, pd.DataFrame], ground_tru
 
     ``runs`` has one row per run (:func:`describe_run`, indexed by the keys of ``histories``).
     ``"3a random"`` / ``"3a similarity"``: group sharing by number of groups m, with a random or a
-    similarity (contiguous blocks) partition; one group is share-all training (round-robin share-all
+    similarity (contiguous blocks, ``partition: similar``) partition; one group is share-all training (round-robin share-all
     runs and the authors' trace count as m = 1) and one group per child is standalone training (the
     ``"Ground truth"`` runs count as m = 64), so those rows take runs of any partition. ``"3b"``:
     prefix sharing by number of shared cells k. Index names are ``m`` and ``k``.
@@ -468,11 +468,11 @@ def table3(runs: pd.DataFrame, histories: Mapping[str, pd.DataFrame], ground_tru
     standalone = dense["experiment"] == "Ground truth"
     grouped = (dense["sharing"] == "group") & ~standalone & ~one_group
     tables = {}
-    for partition in ("random", "similarity"):
+    for partition, names in (("random", ["random"]), ("similarity", ["similar", "similarity"])):
         by_m: dict[int, list[pd.DataFrame]] = {}
         for name in dense.index[one_group]:
             by_m.setdefault(1, []).append(histories[name])
-        for name in dense.index[grouped & (dense["partition"] == partition)]:
+        for name in dense.index[grouped & dense["partition"].isin(names)]:
             by_m.setdefault(int(dense.at[name, "groups"]), []).append(histories[name])
         for name in dense.index[standalone]:
             by_m.setdefault(int(children[name]), []).append(histories[name])
@@ -531,10 +531,11 @@ def beside_paper(ours: pd.DataFrame, paper: pd.DataFrame, digits: int = 4) -> pd
 def interference(history: pd.DataFrame) -> pd.DataFrame:
     """What training one child in a mini-batch does to the ranking (paper A §4.1, Fig. 5).
 
-    From the dense validation rows (``kind == "step"``): per evaluated step, the child trained by that
-    step's mini-batch (``trained_arch``), its rank among all children right after the step (1 = best),
-    its rank at the previous dense evaluation, and its accuracy gain since then. Paper A observes that
-    the child just trained usually jumps to the top.
+    From the dense validation rows (``kind == "step"``): one row per evaluated step and child trained
+    by that step's mini-batch (``trained_arch``; with group sharing one child per group, written
+    space-separated): its rank among all children right after the step (1 = best), its rank at the
+    previous dense evaluation, and its accuracy gain since then. Paper A observes that the child just
+    trained usually jumps to the top.
     """
     steps = history[history["kind"] == "step"]
     if steps.empty:
@@ -544,18 +545,25 @@ def interference(history: pd.DataFrame) -> pd.DataFrame:
         raise ValueError("some dense validation rows do not name the trained child (trained_arch)")
     accuracy = accuracy_matrix(history, kind="step")
     ranks = rank_matrix(accuracy)
-    labels = trained.loc[accuracy.index].astype(str)
-    rank = np.array([ranks.at[s, a] for s, a in labels.items()])
-    before = np.array([ranks.iat[i - 1, ranks.columns.get_loc(a)] if i else np.nan for i, a in enumerate(labels)], dtype=float)
-    gain = np.array([accuracy.at[s, a] - accuracy.iat[i - 1, accuracy.columns.get_loc(a)] if i else np.nan for i, (s, a) in enumerate(labels.items())])
-    return pd.DataFrame({"trained_arch": labels, "rank": rank, "rank_before": before, "accuracy_gain": gain}, index=accuracy.index)
+    rows = []
+    for i, step in enumerate(accuracy.index):
+        for label in str(trained[step]).split():
+            column = accuracy.columns.get_loc(label)
+            rows.append({
+                "step": step,
+                "trained_arch": label,
+                "rank": int(ranks.iat[i, column]),
+                "rank_before": float(ranks.iat[i - 1, column]) if i else np.nan,
+                "accuracy_gain": float(accuracy.iat[i, column] - accuracy.iat[i - 1, column]) if i else np.nan,
+            })
+    return pd.DataFrame(rows)
 
 
 def interference_summary(table: pd.DataFrame) -> dict[str, float]:
     """How often the child just trained is the best (``top1``) or among the best 3 (``top3``), its
-    median rank after the step and at the previous evaluation, over the steps of :func:`interference`."""
+    median rank after the step and at the previous evaluation, over the rows of :func:`interference`."""
     return {
-        "steps": float(len(table)),
+        "steps": float(table["step"].nunique()),
         "top1": float((table["rank"] == 1).mean()),
         "top3": float((table["rank"] <= 3).mean()),
         "median_rank": float(table["rank"].median()),

@@ -65,7 +65,7 @@ def interference_plot(accuracy: pd.DataFrame, table: pd.DataFrame, children: Seq
     for i, label in enumerate(children):
         colour = f"C{i % 10}"
         ax_acc.plot(accuracy.index, accuracy[label], color=colour, linewidth=1.2, label=label)
-        trained = table.index[table["trained_arch"] == label]
+        trained = table.loc[table["trained_arch"] == label, "step"]
         ax_acc.scatter(trained, accuracy.loc[trained, label], color=colour, marker="^", s=30, zorder=3)
     ax_acc.set_xlabel("step")
     ax_acc.set_ylabel("accuracy (▲ = trained by this step)")

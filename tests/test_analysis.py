@@ -72,7 +72,7 @@ def test_describe_run_names_paper_a_experiments():
         (share_all_config(4, "shuffle_once"), "Different orders"),
         (share_all_config(4, "shuffle_every_pass"), "Diff. orders (shuffle)"),
         (share_all_config(4, sharing={"class_path": GROUP, "init_args": {"groups": 1, "partition": "random"}}), "Different seeds"),
-        (share_all_config(4, sharing={"class_path": GROUP, "init_args": {"groups": 2, "partition": "similarity"}}), "Group sharing"),
+        (share_all_config(4, sharing={"class_path": GROUP, "init_args": {"groups": 2, "partition": "similar"}}), "Group sharing"),
         (share_all_config(4, sharing={"class_path": GROUP, "init_args": {"groups": 64, "partition": "random"}}), "Ground truth"),
         (share_all_config(4, sharing={"class_path": PREFIX, "init_args": {"shared_cells": 0}}), "Prefix sharing"),
     ]
@@ -81,7 +81,7 @@ def test_describe_run_names_paper_a_experiments():
         assert describe_run(frame, meta)["experiment"] == experiment, config
     row = describe_run(frame, {"children": LABELS[:4], "seed": 9, "config": cases[4][0]})
     assert row == {
-        "seed": 4, "sampling": "round_robin", "sampling_seed": 9, "sharing": "group", "groups": 2, "partition": "similarity",
+        "seed": 4, "sampling": "round_robin", "sampling_seed": 9, "sharing": "group", "groups": 2, "partition": "similar",
         "shared_cells": None, "epochs": 2, "dense_steps": 3, "children": 4, "experiment": "Group sharing",
     }
     file_partition = {"class_path": GROUP, "init_args": {"groups": 16, "partition": "/data/partition_stable_16.txt"}}
@@ -161,7 +161,7 @@ def test_table3_groups_runs_by_m_and_k(tmp_path):
         "share-all-1": _dense_run(tmp_path, "share-all-1", rng, share_all_config(1)),
         "orders": _dense_run(tmp_path, "orders", rng, share_all_config(1, "shuffle_once")),  # not m = 1
         "random-2": _dense_run(tmp_path, "random-2", rng, group(2, "random")),
-        "similar-2": _dense_run(tmp_path, "similar-2", rng, group(2, "similarity")),
+        "similar-2": _dense_run(tmp_path, "similar-2", rng, group(2, "similar")),
         "standalone": _dense_run(tmp_path, "standalone", rng, group(8, "random")),  # one group per child
         "prefix-1": _dense_run(tmp_path, "prefix-1", rng, share_all_config(sharing={"class_path": PREFIX, "init_args": {"shared_cells": 1}})),
         "few-steps": _dense_run(tmp_path, "few-steps", rng, group(4, "random"), steps=3),
@@ -217,13 +217,20 @@ def test_interference_ranks_the_child_just_trained():
     ]
     frame = history(epochs=[[0.1, 0.2, 0.3]], steps=steps, trained=[LABELS[2], LABELS[1], LABELS[2], LABELS[0]], first_step=7)
     table = interference(frame)
-    assert list(table.index) == [7, 8, 9, 10]
+    assert table["step"].tolist() == [7, 8, 9, 10]
     assert table["trained_arch"].tolist() == [LABELS[2], LABELS[1], LABELS[2], LABELS[0]]
     assert table["rank"].tolist() == [3, 1, 1, 2]
     np.testing.assert_array_equal(table["rank_before"], [np.nan, 2, 3, 3])
     np.testing.assert_allclose(table["accuracy_gain"], [np.nan, 0.2, 0.4, 0.2])
     summary = interference_summary(table)
     assert summary == {"steps": 4.0, "top1": 0.5, "top3": 1.0, "median_rank": 1.5, "median_rank_before": 3.0}
+
+    # Group sharing trains one child per group in a step: one row per trained child.
+    frame = history(steps=steps[:2], trained=[f"{LABELS[0]} {LABELS[2]}", f"{LABELS[1]} {LABELS[2]}"], first_step=1)
+    table = interference(frame)
+    assert table[["step", "trained_arch", "rank"]].values.tolist() == [[1, LABELS[0], 1], [1, LABELS[2], 3], [2, LABELS[1], 1], [2, LABELS[2], 3]]
+    np.testing.assert_array_equal(table["rank_before"], [np.nan, np.nan, 2, 3])
+    assert interference_summary(table)["steps"] == 2.0 and interference_summary(table)["top1"] == 0.5
 
     with pytest.raises(ValueError, match="no dense validation rows"):
         interference(history(epochs=[[0.1, 0.2]]))

@@ -64,9 +64,9 @@ def test_tables_from_real_and_written_runs(tmp_path, monkeypatch):
     written = [
         dense("group-random-2-a", group(2, "random")),
         dense("group-random-2-b", group(2, "random")),
-        dense("group-similar-4", group(4, "similarity")),
+        dense("group-similar-4", group(4, "similar")),
         dense("standalone-a", group(64, "random")),
-        dense("standalone-b", group(64, "similarity")),
+        dense("standalone-b", group(64, "similar")),
         dense("prefix-3", share_all_config(sharing={"class_path": PREFIX, "init_args": {"shared_cells": 3}})),
     ]
     truth = np.random.default_rng(1).permutation(np.linspace(0.80, 0.95, 64))
