@@ -196,20 +196,28 @@ SHARING_KEYS = ("model.sharing", "model.init_args.sharing", "model.supernet.init
 def sharing_of(meta: dict) -> dict[str, Any]:
     """The run's weight-sharing setup: ``{"policy": ..., **options}``.
 
-    ``policy`` is ``"all"`` when the config names none, else the sharing class's name without the
+    ``policy`` is ``"all"`` when the run names none, else the sharing class's name without the
     ``Sharing`` suffix, lower case (``GroupSharing`` -> ``"group"``, ``PrefixSharing`` ->
-    ``"prefix"``); the options are its ``init_args`` (``groups``, ``partition``, ``shared_cells``, ...).
-    The only function that knows where the config keeps sharing: adapt :data:`SHARING_KEYS` here.
+    ``"prefix"``); the options are its arguments (``groups``, ``partition``, ``shared_cells``, ...).
+    Read from ``meta.json``'s ``sharing`` (``{"type": <class name>, **arguments}``, written by the
+    module), else from the resolved config at :data:`SHARING_KEYS`. The only function that knows
+    where a run keeps its sharing: adapt it here.
     """
+
+    def policy_of(class_name: str) -> str:
+        name = class_name.rsplit(".", 1)[-1]
+        return (name[: -len("Sharing")] if name.endswith("Sharing") and name != "Sharing" else name).lower()
+
+    recorded = meta.get("sharing")
+    if isinstance(recorded, dict) and "type" in recorded:
+        return {"policy": policy_of(recorded["type"]), **{k: v for k, v in recorded.items() if k != "type"}}
     spec = next((value for key in SHARING_KEYS if (value := config_value(meta, key)) is not None), None)
     if spec is None:
         return {"policy": "all"}
     if isinstance(spec, str):
         return {"policy": spec}
     if "class_path" in spec:
-        name = spec["class_path"].rsplit(".", 1)[-1]
-        policy = name[: -len("Sharing")] if name.endswith("Sharing") and name != "Sharing" else name
-        return {"policy": policy.lower(), **(spec.get("init_args") or {})}
+        return {"policy": policy_of(spec["class_path"]), **(spec.get("init_args") or {})}
     return {"policy": "all", **spec}
 
 
@@ -219,8 +227,9 @@ def load_trace(path: str | Path, steps_per_epoch: int = 196) -> pd.DataFrame:
     ``share_all_acc_last128.csv`` (authors' repository) has one row per evaluation: the global step in
     an unnamed first column (steps completed, 39073..39200), then the accuracy of every child in
     columns ``"0"``..``"63"`` (child index order). The file records neither loss nor the trained
-    child, so ``loss`` is NaN and ``trained_arch`` empty; ``epoch`` is the number of epochs completed,
-    ``step // steps_per_epoch`` (196 mini-batches of 256 per CIFAR-10 epoch).
+    child, so ``loss`` is NaN and ``trained_arch`` empty; ``epoch`` is the epoch in progress,
+    ``(step - 1) // steps_per_epoch + 1`` (196 mini-batches of 256 per CIFAR-10 epoch), as
+    :class:`~lightning_nas.callbacks.ChildSnapshot` writes it for dense rows.
     """
     from lightning_nas.spaces import PaperASpace
 
@@ -234,7 +243,7 @@ def load_trace(path: str | Path, steps_per_epoch: int = 196) -> pd.DataFrame:
     long = long.sort_values(["step", "arch_index"], kind="stable").reset_index(drop=True)
     long["arch"] = [labels[i] for i in long["arch_index"]]
     long["kind"] = "step"
-    long["epoch"] = long["step"] // steps_per_epoch
+    long["epoch"] = (long["step"] - 1) // steps_per_epoch + 1
     long["loss"] = np.nan
     long["trained_arch"] = None
     return long[COLUMNS]
@@ -534,19 +543,22 @@ def interference(history: pd.DataFrame) -> pd.DataFrame:
     From the dense validation rows (``kind == "step"``): one row per evaluated step and child trained
     by that step's mini-batch (``trained_arch``; with group sharing one child per group, written
     space-separated): its rank among all children right after the step (1 = best), its rank at the
-    previous dense evaluation, and its accuracy gain since then. Paper A observes that the child just
-    trained usually jumps to the top.
+    previous dense evaluation, and its accuracy gain since then. Rows that name no trained child (an
+    evaluation before the first step) only serve as the previous evaluation. Paper A observes that the
+    child just trained usually jumps to the top.
     """
     steps = history[history["kind"] == "step"]
     if steps.empty:
         raise ValueError("the history has no dense validation rows (kind 'step'): enable dense validation")
     trained = steps.drop_duplicates("step").set_index("step")["trained_arch"]
-    if trained.isna().any():
-        raise ValueError("some dense validation rows do not name the trained child (trained_arch)")
+    if trained.isna().all():
+        raise ValueError("the dense validation rows do not name the trained child (trained_arch)")
     accuracy = accuracy_matrix(history, kind="step")
     ranks = rank_matrix(accuracy)
     rows = []
     for i, step in enumerate(accuracy.index):
+        if pd.isna(trained[step]):
+            continue  # an evaluation before any training step: only a reference for the next one
         for label in str(trained[step]).split():
             column = accuracy.columns.get_loc(label)
             rows.append({

@@ -59,6 +59,12 @@ def test_config_value_and_sharing_accessor():
     assert sharing_of({"config": None}) == {"policy": "all"}
     group = {"class_path": GROUP, "init_args": {"groups": 8, "partition": "random"}}
     assert sharing_of({"config": share_all_config(sharing=group)}) == {"policy": "group", "groups": 8, "partition": "random"}
+    # What the module records in meta.json comes first.
+    recorded = {"type": "GroupSharing", "groups": 4, "partition": "similar", "partition_seed": 42}
+    assert sharing_of({"sharing": recorded, "config": share_all_config(sharing=group)}) == {
+        "policy": "group", "groups": 4, "partition": "similar", "partition_seed": 42,
+    }
+    assert sharing_of({"sharing": None, "config": share_all_config()}) == {"policy": "all"}
     # The other places a config may keep it.
     prefix = {"class_path": PREFIX, "init_args": {"shared_cells": 2}}
     assert sharing_of({"config": {"model": {"init_args": {"sharing": prefix}}}}) == {"policy": "prefix", "shared_cells": 2}
@@ -236,6 +242,9 @@ def test_interference_ranks_the_child_just_trained():
         interference(history(epochs=[[0.1, 0.2]]))
     with pytest.raises(ValueError, match="trained_arch"):
         interference(history(steps=[[0.1, 0.2]]))
+    # An evaluation before the first step names no child: it is only the reference of the next row.
+    frame = history(steps=steps[:2], trained=[None, LABELS[1]], first_step=0)
+    assert interference(frame)[["step", "rank", "rank_before"]].values.tolist() == [[1, 1, 2]]
 
 
 # -- the authors' trace -----------------------------------------------------------------------
@@ -250,7 +259,7 @@ def test_authors_trace_as_a_history_reproduces_table3_m1():
     assert list(frame.columns) == list(analysis.COLUMNS)
     assert (frame["kind"] == "step").all() and len(frame) == 128 * 64
     assert frame["step"].min() == 39073 and frame["step"].max() == 39200
-    assert frame["epoch"].max() == 200 and frame["trained_arch"].isna().all()
+    assert (frame["epoch"] == 200).all() and frame["trained_arch"].isna().all()  # the last epoch, in progress
     accuracy = analysis.accuracy_matrix(frame, kind="step")
     assert accuracy.shape == (128, 64) and list(accuracy.columns) == LABELS
     raw = pd.read_csv(TRACE, index_col=0)
