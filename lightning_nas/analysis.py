@@ -461,6 +461,36 @@ def window_table(groups: Mapping[Any, Sequence[pd.DataFrame]], ground_truth: pd.
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def read_partition(path: str | Path, children: Sequence[str]) -> pd.Series:
+    """Group id of every child, indexed by label, from a text file with one id per line in the
+    space's index order (the authors' ``partition_stable_16.txt``); ``children`` are the space's
+    labels in index order."""
+    ids = np.loadtxt(path, dtype=int, ndmin=1)
+    if len(ids) != len(children):
+        raise ConfigError(f"{path} has {len(ids)} group ids for {len(children)} children: one per child, in index order")
+    return pd.Series(ids, index=pd.Index(list(children), name="arch"), name="group")
+
+
+def within_groups(history: pd.DataFrame, ground_truth: pd.Series, groups: pd.Series, k: int = 64, kind: str = "step") -> pd.DataFrame:
+    """GT-Tau-Mean-k / GT-Tau-Std-k of the ranking *inside* each group of children (paper A §4.2's
+    case study of m = 16): per group id of ``groups`` (label -> id), tau between the group's
+    super-net accuracies and their ground truth over the last ``k`` evaluations of ``kind``.
+
+    On a group-sharing run it asks whether a group ranks its own members well (interference inside a
+    group); on a share-all run split by the same partition it is the baseline. The paper reports the
+    mean over groups: 0.2570 and 0.5610 (:data:`lightning_nas.published.CASE_STUDY_M16`).
+    """
+    accuracy = accuracy_matrix(history, kind=kind).dropna()
+    if len(accuracy) < k:
+        raise ValueError(f"the run has {len(accuracy)} evaluations of kind {kind!r} with every child; GT-Tau-*-{k} needs {k}")
+    rows = {}
+    for group, members in groups.loc[accuracy.columns].groupby(groups.loc[accuracy.columns]):
+        labels = list(members.index)
+        mean, std = metrics.gt_tau_window(accuracy[labels].to_numpy(), ground_truth[labels].to_numpy(), k)
+        rows[group] = {"children": len(labels), f"GT-Tau-Mean-{k}": mean, f"GT-Tau-Std-{k}": std}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("group")
+
+
 def table3(runs: pd.DataFrame, histories: Mapping[str, pd.DataFrame], ground_truth: pd.Series, k: int = 64) -> dict[str, pd.DataFrame]:
     """Paper A's Table 3 from the runs that have at least ``k`` dense validations.
 

@@ -74,6 +74,11 @@ TABLE3B = pd.DataFrame(
     index=pd.Index([0, 1, 2, 3, 4], name="k"),
 )
 
+#: §4.2's case study of m = 16 (random partition, ``partition_stable_16.txt``): GT-Tau-Mean-64 inside
+#: each group, mean over the 16 groups, of the group-sharing run and of a share-all (m = 1) run whose
+#: ranks are split into the same 16 groups.
+CASE_STUDY_M16 = {"group sharing, m = 16": 0.2570, "share-all split into the 16 groups": 0.5610}
+
 #: The authors' released trace (``share_all_acc_last128.csv``, one share-all instance) against
 #: ``gt_mean.txt``: GT-Tau-Mean-64 / Std-64 and the last row's GT-Tau, T1R and T3R.
 AUTHORS_TRACE = {"GT-Tau-Mean-64": 0.508, "GT-Tau-Std-64": 0.153, "GT-Tau": 0.504, "T1R": 11, "T3R": 11}

@@ -10,6 +10,7 @@ from histories import LABELS, history, random_rows, share_all_config, write_run
 from scipy import stats
 
 from lightning_nas import analysis, metrics, published
+from lightning_nas.errors import ConfigError
 from lightning_nas.analysis import (
     beside_paper,
     config_value,
@@ -275,3 +276,33 @@ def test_authors_trace_as_a_history_reproduces_table3_m1():
     assert row["instances"] == 1
     last = analysis.evaluation_summary(accuracy.iloc[-1].to_numpy(), ground_truth=truth.to_numpy())
     assert last["gt/tau"] == pytest.approx(0.504, abs=5e-4) and last["gt/top1_rank"] == 11 and last["gt/top3_rank"] == 11
+
+
+def test_within_groups_ranks_each_group_against_its_ground_truth(tmp_path):
+    rng = np.random.default_rng(3)
+    steps = random_rows(rng, 5, 8)
+    frame = history(steps=steps, trained=LABELS[:5])
+    truth = pd.Series(rng.uniform(0.7, 0.9, 8), index=LABELS[:8])
+    path = tmp_path / "partition.txt"
+    path.write_text("\n".join(["1", "0", "1", "0", "2", "2", "1", "0"]) + "\n")
+    groups = analysis.read_partition(path, LABELS[:8])
+    assert groups.tolist() == [1, 0, 1, 0, 2, 2, 1, 0] and list(groups.index) == LABELS[:8]
+    table = analysis.within_groups(frame, truth, groups, k=4)
+    assert list(table.index) == [0, 1, 2] and table["children"].tolist() == [3, 3, 2]
+    members = [1, 3, 7]
+    expected = metrics.gt_tau_window(steps[:, members], truth.to_numpy()[members], 4)
+    assert table.loc[0, ["GT-Tau-Mean-4", "GT-Tau-Std-4"]].tolist() == pytest.approx(list(expected))
+    with pytest.raises(ConfigError, match="one per child"):
+        analysis.read_partition(path, LABELS[:9])
+
+
+@needs_shared_data
+def test_authors_trace_split_into_the_stable_16_groups():
+    frame, meta = load_run(TRACE)
+    truth = analysis.load_ground_truth(GT_MEAN, meta["children"])
+    groups = analysis.read_partition(SHARED_DATA / "paper_a" / "partition_stable_16.txt", meta["children"])
+    assert sorted(groups.loc[groups == 8].index) == ["143", "144", "344", "424"]  # the paper's Fig. 6 group
+    table = analysis.within_groups(frame, truth, groups)
+    assert len(table) == 16 and (table["children"] == 4).all()
+    # The paper's 0.5610 is its own share-all instance(s) split the same way; this trace gives 0.590.
+    assert table["GT-Tau-Mean-64"].mean() == pytest.approx(0.5899, abs=1e-4)

@@ -20,8 +20,12 @@ GROUP = "lightning_nas.supernet.sharing.GroupSharing"
 PREFIX = "lightning_nas.supernet.sharing.PrefixSharing"
 
 
-def execute(monkeypatch, runs, ground_truth=None, window=None) -> nbformat.NotebookNode:
+def execute(monkeypatch, runs, ground_truth=None, window=None, partition=None) -> nbformat.NotebookNode:
     monkeypatch.setenv("LIGHTNING_NAS_RUNS", os.pathsep.join(map(str, runs)))
+    if partition is None:
+        monkeypatch.delenv("LIGHTNING_NAS_PARTITION", raising=False)
+    else:
+        monkeypatch.setenv("LIGHTNING_NAS_PARTITION", str(partition))
     if ground_truth is None:
         monkeypatch.delenv("LIGHTNING_NAS_GT", raising=False)
     else:
@@ -76,6 +80,7 @@ def test_tables_from_real_and_written_runs(tmp_path, monkeypatch):
     nb = execute(monkeypatch, real + written, gt_path, window=4)
     text = text_of(nb)
     assert "Traceback" not in text
+    assert "Set PARTITION" in text
     gt = pd.Series(truth, index=LABELS)
 
     # The runs table: real runs are "Different seeds" instances with their seeds and 2 epochs.
@@ -124,10 +129,12 @@ def test_tables_from_real_and_written_runs(tmp_path, monkeypatch):
 
 @needs_shared_data
 def test_authors_trace_gives_table3_m1(monkeypatch):
-    nb = execute(monkeypatch, [SHARED_DATA / "paper_a" / "share_all_acc_last128.csv"], SHARED_DATA / "paper_a" / "gt_mean.txt")
+    paper_a = SHARED_DATA / "paper_a"
+    nb = execute(monkeypatch, [paper_a / "share_all_acc_last128.csv"], paper_a / "gt_mean.txt", partition=paper_a / "partition_stable_16.txt")
     text = text_of(nb)
     assert "Traceback" not in text
     table3a = section(text, "Table 3a, random partition:", "Table 3a, similarity")
     assert line_of(table3a, "1 ").split() == ["1", "0.5082", "0.4988", "±", "0.0320", "0.1526", "0.1497", "±", "0.0455", "1"]
     assert "do not record the trained child" in text
+    assert "inside the 16 groups of partition_stable_16.txt, mean over groups = 0.5899" in text
     assert "Table 1 needs 2 instances" in text
