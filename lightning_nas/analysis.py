@@ -3,7 +3,9 @@
 Everything a notebook needs: ``load_history`` / ``load_meta`` for one run, ``accuracy_matrix`` for
 an evaluations x children view, ``evaluation_summary`` for the per-evaluation scalars that the
 snapshot callback also logs (one definition, used live and after the fact), and
-``s_tau_matrix`` for stability across runs.
+``s_tau_matrix`` for stability across runs. Then collections of runs (``find_runs``,
+``describe_run``, ``load_run`` also for the authors' trace) and paper A's tables from them
+(``table1``, ``table2``, ``table3``, ``within_groups``, ``interference``, ``beside_paper``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import pandas as pd
 
 from lightning_nas import metrics
 from lightning_nas.errors import ConfigError
+from lightning_nas.groundtruth import GroundTruth
 from lightning_nas.history import COLUMNS, HISTORY_FILE, META_FILE
+from lightning_nas.seeding import rng
+from lightning_nas.spaces import PaperASpace
 
 
 def load_history(run_dir: str | Path) -> pd.DataFrame:
@@ -231,8 +236,6 @@ def load_trace(path: str | Path, steps_per_epoch: int = 196) -> pd.DataFrame:
     ``(step - 1) // steps_per_epoch + 1`` (196 mini-batches of 256 per CIFAR-10 epoch), as
     :class:`~lightning_nas.callbacks.ChildSnapshot` writes it for dense rows.
     """
-    from lightning_nas.spaces import PaperASpace
-
     frame = pd.read_csv(path, index_col=0)
     space = PaperASpace()
     if list(frame.columns) != [str(i) for i in range(len(space))]:
@@ -262,9 +265,6 @@ def load_run(path: str | Path) -> tuple[pd.DataFrame, dict]:
 
 def load_ground_truth(path: str | Path, children: Sequence[str], space: str = "paper_a") -> pd.Series:
     """True accuracy of each child, indexed by label (see :class:`lightning_nas.groundtruth.GroundTruth`)."""
-    from lightning_nas.groundtruth import GroundTruth
-    from lightning_nas.spaces import PaperASpace
-
     spaces = {"paper_a": PaperASpace}
     if space not in spaces:
         raise ConfigError(f"no ground-truth reader for space {space!r}; known: {', '.join(spaces)}")
@@ -360,8 +360,6 @@ def table1(
     ``last_epochs`` epochs (fewer if it has fewer), then the median of each over the instances, as the
     paper. Columns ``instances`` and ``evaluated`` say what entered each row.
     """
-    from lightning_nas.seeding import rng
-
     rows, children = {}, None
     for name, histories in groups.items():
         if len(histories) < 2:
