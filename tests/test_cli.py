@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import CONFIGS, REPO, SMOKE, fit
+from conftest import CONFIGS, REPO, SHARED_DATA, SMOKE, fit
 
 from lightning_nas.analysis import accuracy_matrix, load_history, load_meta
-from lightning_nas.spaces import PaperASpace
+from lightning_nas.spaces import NB201Space, PaperASpace
 
 ALL_LABELS = PaperASpace().labels()
 
@@ -89,13 +89,58 @@ def test_ground_truth_option_logs_gt_metrics(tmp_path):
     assert logged["snapshot/gt/tau"].dropna().iloc[-1] == pytest.approx(kendall_tau(final, range(64)))
 
 
+NB201_GROUND_TRUTH = SHARED_DATA / "ground_truth" / "nb201_cifar10-valid_200ep_seedavg_full.csv"
+#: Under the smoke overlay the NB201 configs also get a tiny super-net and a 20-child pool (seconds, not minutes).
+NB201_SMOKE = ["--model.supernet.init_args.channels", "4", "--model.supernet.init_args.num_cells", "1", "--snapshot.pool_size", "20"]
+
+
 @pytest.mark.parametrize(
     "config", sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob("*.yaml") if p != SMOKE)
 )
-def test_every_config_runs_under_the_smoke_overlay(tmp_path, config):
-    run = fit(tmp_path, config=CONFIGS / config)
+def test_every_config_runs_under_the_smoke_overlay(tmp_path, config, monkeypatch, one_torch_thread):
+    if not config.startswith("nb201/"):
+        run = fit(tmp_path, config=CONFIGS / config)
+        history = load_history(run)
+        assert history.groupby("epoch")["arch"].nunique().eq(len(load_meta(run)["children"])).all()
+        return
+    if not NB201_GROUND_TRUTH.is_file():
+        pytest.skip("the NB201 configs' ground truth (../shared/data beside the checkout) is absent")
+    monkeypatch.chdir(REPO)  # the configs name the ground truth relative to the repository root
+    csv_logger = ["--trainer.logger", "lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir", "logs"]
+    run = fit(tmp_path, *NB201_SMOKE, *csv_logger, config=CONFIGS / config, logger=True)
     history = load_history(run)
-    assert history.groupby("epoch")["arch"].nunique().eq(len(load_meta(run)["children"])).all()
+    space = NB201Space()
+    assert len(history) == 20 and history["epoch"].eq(2).all()  # every_n_epochs 10: only the last epoch
+    assert all(space.labels([space.index(space.parse(a))]) == [a] for a in history["arch"])
+    assert history["arch_index"].tolist() == [space.index(space.parse(a)) for a in history["arch"]]
+    meta = load_meta(run)
+    assert meta["space"] == "nb201" and meta["ground_truth"]["resolved_path"] == str(NB201_GROUND_TRUTH.resolve())
+    supernet = meta["config"]["model"]["supernet"]["init_args"]
+    assert meta["bn"]["mode"] == meta["bn_mode"] == supernet["bn_mode"] and meta["bn"]["affine"] == supernet["bn_affine"]
+    assert meta["bn"]["recalibration_batches"] == (10 if supernet["bn_mode"] == "recalibrate" else None)
+    (metrics_csv,) = (tmp_path / "logs").rglob("metrics.csv")
+    logged = pd.read_csv(metrics_csv)
+    for column in ("snapshot/gt/tau", "snapshot/gt/sparse_tau", "snapshot/gt/p_r", "snapshot/supernet/mean_acc"):
+        assert logged[column].notna().any(), column
+
+
+def test_nb201_bn_configs_differ_from_the_baseline_only_in_bn():
+    import yaml
+
+    def flat(tree, prefix=""):
+        if not isinstance(tree, dict):
+            return {prefix: tree}
+        return {k: v for key, value in tree.items() for k, v in flat(value, f"{prefix}{key}.").items()}
+
+    baseline = flat(yaml.safe_load((CONFIGS / "nb201" / "baseline.yaml").read_text()))
+    for path in sorted((CONFIGS / "nb201").glob("bn_*.yaml")):
+        config = flat(yaml.safe_load(path.read_text()))
+        changed = {k for k in baseline.keys() | config.keys() if baseline.get(k) != config.get(k)}
+        allowed = {
+            "model.supernet.init_args.bn_mode.", "model.supernet.init_args.bn_affine.",
+            "model.supernet.init_args.per_input_bn.", "snapshot.recalibration_batches.",
+        }
+        assert changed <= allowed, (path.name, changed)
 
 
 def test_unknown_key_is_one_line_error_and_writes_nothing(tmp_path):

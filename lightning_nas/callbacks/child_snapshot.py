@@ -4,8 +4,10 @@ This is the product's core: the per-child accuracy table that every ranking anal
 After each epoch (every ``every_n_epochs``) the callback
 
 1. evaluates every child of the space, or a pool of ``pool_size`` children drawn once from
-   ``pool_seed`` (identical across epochs and seeds: rankings need a fixed yardstick), on the data
-   module's evaluation tensors, kept on the device for the whole run;
+   ``pool_seed`` (:mod:`lightning_nas.pool`: random or stratified by ground truth, identical across
+   epochs and seeds: rankings need a fixed yardstick), on the data module's evaluation tensors,
+   kept on the device for the whole run; with BN mode ``recalibrate`` each child's BN statistics
+   are first recomputed on ``recalibration_batches`` fixed training batches;
 2. appends one row per child to the history and rewrites ``history.csv`` atomically;
 3. logs the summary scalars (:func:`lightning_nas.analysis.evaluation_summary`) to every logger and
    the children's accuracies as one W&B table.
@@ -38,21 +40,30 @@ from lightning_nas.evaluation import evaluate_children
 from lightning_nas.groundtruth import GroundTruth
 from lightning_nas.history import COLUMNS, write_history, write_meta
 from lightning_nas.plots import rank_vs_epoch
-from lightning_nas.seeding import rng
+from lightning_nas.pool import PoolSampling, evaluation_pool
+from lightning_nas.supernet.batchnorm import describe_bn
 
 
 class ChildSnapshot(L.Callback):
     """Evaluate all children (or a fixed pool) after every epoch; write the run directory.
 
     Args:
-        pool_size: Evaluate a pool of this many children instead of all (for large spaces). The
-            pool is drawn once from ``pool_seed`` and sorted by child index.
+        pool_size: Evaluate a pool of this many children instead of all (for large spaces; paper B:
+            200 NAS-Bench-201 children). ``null`` evaluates every child (all 15,625 for NB201).
+            The pool is drawn once from ``pool_seed`` and sorted by child index.
         pool_seed: Seed of the pool; independent of the run seed so all seeds rank the same pool.
+        pool_sampling: ``random`` (paper B) or ``stratified``: one child from each of
+            ``pool_size`` equal-count bands of ground-truth accuracy (needs a whole-space
+            ``ground_truth``), so the pool spans the accuracy range evenly.
+        pool_unique: Draw the pool from one child per isomorphism class only (NB201: 6,466).
         eval_batch_size: Images per evaluation batch. With batch-statistics BN it changes the
             measurement, so it is recorded in ``meta.json``.
         every_n_epochs: Evaluate after every n-th epoch (and always after the last one).
         ground_truth: Table of true accuracies; enables the ``gt/*`` metrics (GT-Tau, sparse tau,
-            top-1 / top-3 rank).
+            Spearman, top-1 / top-3 rank and, when it covers the whole space, P>R).
+        recalibration_batches: Training batches (of ``data.batch_size``) whose exact BN statistics
+            each child gets before its evaluation when the super-net's ``bn_mode`` is
+            ``recalibrate``; unused otherwise. The same fixed batches for every child, epoch and seed.
         run_name: Prefix of the run directory name (default: the search space's name).
     """
 
@@ -60,36 +71,43 @@ class ChildSnapshot(L.Callback):
         self,
         pool_size: Optional[int] = None,
         pool_seed: int = 0,
+        pool_sampling: PoolSampling = "random",
+        pool_unique: bool = False,
         eval_batch_size: int = 1024,
         every_n_epochs: int = 1,
         ground_truth: Optional[GroundTruth] = None,
+        recalibration_batches: int = 10,
         run_name: Optional[str] = None,
     ) -> None:
         if pool_size is not None and pool_size < 2:
             raise ConfigError(f"snapshot.pool_size must be >= 2 or null, got {pool_size}")
-        if eval_batch_size < 1 or every_n_epochs < 1:
-            raise ConfigError("snapshot.eval_batch_size and snapshot.every_n_epochs must be >= 1")
-        self.pool_size, self.pool_seed = pool_size, pool_seed
+        if eval_batch_size < 1 or every_n_epochs < 1 or recalibration_batches < 1:
+            raise ConfigError("snapshot.eval_batch_size, every_n_epochs and recalibration_batches must be >= 1")
+        if pool_sampling == "stratified" and (ground_truth is None or ground_truth.partial):
+            raise ConfigError("snapshot.pool_sampling: stratified needs snapshot.ground_truth covering the whole space")
+        self.pool_size, self.pool_seed, self.pool_sampling, self.pool_unique = pool_size, pool_seed, pool_sampling, pool_unique
         self.eval_batch_size, self.every_n_epochs = eval_batch_size, every_n_epochs
-        self.ground_truth, self.run_name = ground_truth, run_name
+        self.ground_truth, self.recalibration_batches, self.run_name = ground_truth, recalibration_batches, run_name
         self.rows: list[tuple] = []
         self.config: Optional[dict[str, Any]] = None  # the resolved config, set by the CLI
         self.run_dir: Optional[Path] = None
         self.indices: list[int] = []
         self.labels: list[str] = []
         self.gt: Optional[np.ndarray] = None
+        self.space_gt: Optional[np.ndarray] = None  # every child's, for P>R (whole-space tables only)
         self._eval_cache: Optional[tuple[torch.Tensor, torch.Tensor]] = None
+        self._calibration_cache: Optional[list[torch.Tensor]] = None
 
     # -- set-up ----------------------------------------------------------------------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "fit" or self.run_dir is not None:
             return
         space = pl_module.space
-        if self.pool_size is None or self.pool_size >= len(space):
-            self.indices = list(range(len(space)))
-        else:
-            pool = rng(self.pool_seed, "pool", space.name).choice(len(space), self.pool_size, replace=False)
-            self.indices = sorted(pool.tolist())
+        if self.ground_truth is not None and not self.ground_truth.partial:
+            self.space_gt = self.ground_truth.load_space(space)
+        self.indices = evaluation_pool(
+            space, self.pool_size, self.pool_seed, self.pool_sampling, self.pool_unique, self.space_gt
+        )
         self.labels = space.labels(self.indices)
         if self.ground_truth is not None:
             self.gt = self.ground_truth.load(space, self.labels)
@@ -134,16 +152,23 @@ class ChildSnapshot(L.Callback):
             "supernet": type(supernet).__name__,
             "children": self.labels,
             "child_indices": self.indices,
-            "pool": {"size": self.pool_size, "seed": self.pool_seed},
+            "pool": {"size": self.pool_size, "seed": self.pool_seed, "sampling": self.pool_sampling, "unique": self.pool_unique},
             "seed": pl_module.sampling_seed,
             "sampling": pl_module.hparams["sampling"],
             "optimization": pl_module.hparams["optimization"],
             "bn_mode": supernet.bn_mode,
+            "bn": {
+                **describe_bn(supernet, supernet.bn_mode),
+                "recalibration_batches": self.recalibration_batches if supernet.bn_mode == "recalibrate" else None,
+                "recalibration_batch_size": datamodule.batch_size if supernet.bn_mode == "recalibrate" else None,
+            },
             "evaluation": {**datamodule.describe(), "eval_batch_size": self.eval_batch_size},
             "precision": str(trainer.precision),
             "devices": trainer.num_devices,
             "num_nodes": trainer.num_nodes,
-            "ground_truth": None if self.ground_truth is None else vars(self.ground_truth),
+            "ground_truth": None
+            if self.ground_truth is None
+            else {**vars(self.ground_truth), "resolved_path": str(self.ground_truth.resolved_path())},
             "resumed_from": trainer.ckpt_path,
             "config": self.config,
         }
@@ -162,7 +187,7 @@ class ChildSnapshot(L.Callback):
             ("epoch", epoch, step, label, index, float(acc), float(lo), trained)
             for label, index, acc, lo in zip(self.labels, self.indices, accuracy, loss)
         )
-        summary = evaluation_summary(accuracy, previous, self.gt)
+        summary = evaluation_summary(accuracy, previous, self.gt, self.space_gt)
         pl_module.log_dict({f"snapshot/{k}": v for k, v in summary.items()}, on_epoch=True, rank_zero_only=True)
         if trainer.is_global_zero:
             write_history(self.run_dir, self.rows)
@@ -173,6 +198,12 @@ class ChildSnapshot(L.Callback):
             images, labels = trainer.datamodule.eval_tensors()
             self._eval_cache = (images.to(pl_module.device), labels.to(pl_module.device))
         images, labels = self._eval_cache
+        calibration = None
+        if pl_module.supernet.bn_mode == "recalibrate":
+            if self._calibration_cache is None or self._calibration_cache[0].device != pl_module.device:
+                batches = trainer.datamodule.calibration_batches(self.recalibration_batches)
+                self._calibration_cache = [batch.to(pl_module.device) for batch in batches]
+            calibration = self._calibration_cache
         archs = [pl_module.space.arch(i) for i in self.indices]
         batches = -(-len(labels) // self.eval_batch_size)
         with tqdm(
@@ -191,6 +222,7 @@ class ChildSnapshot(L.Callback):
                 self.eval_batch_size,
                 forward_context=trainer.precision_plugin.forward_context,
                 progress=bar.update,
+                calibration=calibration,
             )
 
     def _previous_accuracy(self) -> Optional[np.ndarray]:

@@ -52,6 +52,11 @@ class SearchSpace(ABC):
         indices = range(len(self)) if indices is None else indices
         return [self.label(self.arch(i)) for i in indices]
 
+    def unique_indices(self) -> list[int]:
+        """One index per class of isomorphic children (computing the same function), ascending.
+        Spaces without isomorphic children (paper A's) return every index."""
+        return list(range(len(self)))
+
     def sample(self, rng: np.random.Generator) -> Arch:
         """A child drawn uniformly from the space."""
         return self.arch(int(rng.integers(len(self))))

@@ -1,0 +1,59 @@
+"""The fixed pool of children a run evaluates when the space is too large to evaluate every child.
+
+Rankings need a fixed yardstick: the pool is a pure function of the space, the pool's own seed and
+(for a stratified pool) the ground truth, never of the run's seed, so every epoch and every seed
+ranks the same children. Paper B evaluates a fixed random pool of 200 NAS-Bench-201 children
+(``top_K_complete_evaluate``, §B.5).
+
+- ``random``: ``size`` children drawn uniformly without replacement;
+- ``stratified``: the candidates sorted by ground-truth accuracy (ties by index) and cut into
+  ``size`` contiguous strata of (nearly) equal count, one child drawn uniformly from each stratum,
+  so the pool spans the whole accuracy range evenly (good and bad children alike).
+
+``unique`` restricts the candidates to one child per isomorphism class
+(:meth:`~lightning_nas.spaces.base.SearchSpace.unique_indices`), as paper B's default sampler does.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+import numpy as np
+
+from lightning_nas.errors import ConfigError
+from lightning_nas.seeding import rng
+from lightning_nas.spaces.base import SearchSpace
+
+PoolSampling = Literal["random", "stratified"]
+
+
+def evaluation_pool(
+    space: SearchSpace,
+    size: Optional[int],
+    seed: int,
+    sampling: PoolSampling = "random",
+    unique: bool = False,
+    space_ground_truth: Optional[np.ndarray] = None,
+) -> list[int]:
+    """Indices of the pool, ascending; every candidate when ``size`` is ``None`` or covers them all.
+
+    ``space_ground_truth`` (accuracy of every child in index order, NaN = unknown) is needed for a
+    stratified pool; children without a value are not candidates then.
+    """
+    candidates = np.asarray(space.unique_indices() if unique else range(len(space)))
+    if size is None or size >= len(candidates):
+        return candidates.tolist()
+    if sampling == "random":
+        generator = rng(seed, "pool", space.name)
+        # drawing from len(space) keeps the pools of runs made before ``unique`` existed
+        chosen = generator.choice(candidates, size, replace=False) if unique else generator.choice(len(space), size, replace=False)
+        return sorted(chosen.tolist())
+    if space_ground_truth is None:
+        raise ConfigError("snapshot.pool_sampling: stratified needs snapshot.ground_truth covering the whole space")
+    accuracy = np.asarray(space_ground_truth, dtype=float)[candidates]
+    known = candidates[~np.isnan(accuracy)]
+    if size > len(known):
+        raise ConfigError(f"snapshot.pool_size {size} exceeds the {len(known)} children with a ground-truth value")
+    ranked = known[np.lexsort((known, np.asarray(space_ground_truth, dtype=float)[known]))]
+    generator = rng(seed, "pool-stratified", space.name)
+    return sorted(int(stratum[generator.integers(len(stratum))]) for stratum in np.array_split(ranked, size))
