@@ -25,6 +25,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from lightning_nas.callbacks.child_snapshot import ChildSnapshot
 from lightning_nas.data import ImageDataModule
 from lightning_nas.errors import ConfigError
+from lightning_nas.groundtruth import GroundTruth
 from lightning_nas.module import SuperNetModule
 
 EXIT_CONFIG_ERROR = 2
@@ -67,8 +68,9 @@ class _RunConfig(SaveConfigCallback):
 
 class NASCLI(LightningCLI):
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
-        """Parse, then run the data module's :meth:`~ImageDataModule.preflight` checks, so a
-        missing dataset is reported before Lightning prints or writes anything."""
+        """Parse, then run the data module's :meth:`~ImageDataModule.preflight` checks and look for
+        the ground-truth file, so a missing dataset or table is reported before Lightning prints or
+        writes anything."""
         super().parse_arguments(parser, args)
         config = self.config[self.config["subcommand"]] if "subcommand" in self.config else self.config
         data = config.get("data")
@@ -77,6 +79,9 @@ class NASCLI(LightningCLI):
             data_class = getattr(importlib.import_module(module_name), class_name)
             if issubclass(data_class, ImageDataModule):
                 data_class.preflight(**dict(data.init_args or {}))
+        truth = (config.get("snapshot") or {}).get("ground_truth")
+        if truth is not None and truth.get("path"):
+            GroundTruth(str(truth.path)).check_file()
 
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:

@@ -63,6 +63,16 @@ class GroundTruth:
         """``path`` as an absolute path (relative paths: against the working directory)."""
         return (Path.cwd() / Path(self.path).expanduser()).resolve()
 
+    def check_file(self) -> Path:
+        """The resolved path; :class:`ConfigError` naming the working directory if no file is there."""
+        path = self.resolved_path()
+        if not path.is_file():
+            raise ConfigError(
+                f"ground-truth file {path} does not exist: fix ground_truth.path "
+                f"(relative paths are resolved against the working directory, {Path.cwd()})"
+            )
+        return path
+
     def load_space(self, space: SearchSpace) -> np.ndarray:
         """True accuracies of every child in index order (NaN for children a partial table lacks
         or whose cell is empty)."""
@@ -82,12 +92,7 @@ class GroundTruth:
 
     def _read(self, space: SearchSpace) -> tuple[np.ndarray, np.ndarray]:
         """``(values, present)`` over the space's index order; every check of the table's shape."""
-        path = self.resolved_path()
-        if not path.is_file():
-            raise ConfigError(
-                f"ground-truth file {path} does not exist: fix ground_truth.path "
-                f"(relative paths are resolved against the working directory, {Path.cwd()})"
-            )
+        path = self.check_file()
         if path.suffix == ".txt":
             values = np.loadtxt(path, dtype=float, ndmin=1)
             if len(values) != len(space):

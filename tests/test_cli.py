@@ -181,3 +181,11 @@ def test_several_devices_selects_ddp_that_tolerates_unused_parameters(devices, e
     from lightning_nas.cli import _several_devices
 
     assert _several_devices(devices, "cpu") is expected
+
+
+def test_missing_ground_truth_is_one_line_error_before_anything_runs(tmp_path):
+    result = _cli("fit", "--config", str(CONFIGS / "nb201" / "baseline.yaml"), "--config", str(SMOKE),
+                  "--trainer.default_root_dir", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("lightning_nas: error: ground-truth file") and f"working directory, {tmp_path}" in result.stderr
+    assert result.stdout == "" and not (tmp_path / "out").exists()
