@@ -9,7 +9,10 @@ Splits (``eval_split``):
 - ``test``: train on the whole training set, rank children on the test set (paper A's code: its
   "validation set" is the CIFAR-10 test split);
 - ``holdout``: train on part of the training set and rank on the held-out rest, split by
-  ``split_seed`` (like NAS-Bench-201's ``cifar10-valid``, 25k/25k).
+  ``split_seed`` (like NAS-Bench-201's ``cifar10-valid``, 25k/25k);
+- ``nb201_valid``: exactly NAS-Bench-201's ``cifar10-valid`` split of the 50,000 CIFAR-10 training
+  images (:func:`nb201_valid_split`): train on its 25,000 training images, rank on its 25,000
+  validation images, the images behind the benchmark's ``valid-accuracy``.
 
 Why the pipeline is hand-rolled instead of a ``DataLoader`` of torchvision transforms: every random
 choice (the shuffle of an epoch, the crop and flip of a step) is a pure function of
@@ -24,6 +27,7 @@ tensors that stay on the device for the whole run.
 from __future__ import annotations
 
 import math
+import random
 from pathlib import Path
 from typing import Iterator, Literal, Optional
 
@@ -38,6 +42,15 @@ from lightning_nas.seeding import resolve_seed, rng
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+
+def nb201_valid_split(num_images: int = 50000) -> tuple[list[int], list[int]]:
+    """NAS-Bench-201's ``cifar10-valid`` split: (train, valid) indices into the CIFAR-10 training set,
+    each sorted. The benchmark shuffled ``range(50000)`` with Python's ``random.seed(1021)`` and took
+    the first half for training (its ``generate_meta_info``)."""
+    order = list(range(num_images))
+    random.Random(1021).shuffle(order)
+    return sorted(order[: num_images // 2]), sorted(order[num_images // 2 :])
 
 
 class EpochShuffledBatches(Sampler[list[int]]):
@@ -87,8 +100,9 @@ class ImageDataModule(L.LightningDataModule):
 
     Args:
         batch_size: Training mini-batch size (paper A: 256).
-        eval_split: ``test`` (rank children on the test split; paper A) or ``holdout`` (rank on a
-            held-out part of the training set; NAS-Bench-201's ``cifar10-valid``).
+        eval_split: ``test`` (rank children on the test split; paper A), ``holdout`` (rank on a
+            held-out part of the training set, drawn from ``split_seed``) or ``nb201_valid``
+            (NAS-Bench-201's own ``cifar10-valid`` 25k / 25k split of the 50k training images).
         holdout_size: Images held out of the training set when ``eval_split`` is ``holdout``.
         split_seed: Seed of the train / holdout split; fixed so every seed ranks on the same images.
         eval_images: Evaluate children on only the first N evaluation images (None: all). The same
@@ -102,7 +116,7 @@ class ImageDataModule(L.LightningDataModule):
     def __init__(
         self,
         batch_size: int = 256,
-        eval_split: Literal["test", "holdout"] = "test",
+        eval_split: Literal["test", "holdout", "nb201_valid"] = "test",
         holdout_size: int = 25000,
         split_seed: int = 0,
         eval_images: Optional[int] = None,
@@ -160,6 +174,14 @@ class ImageDataModule(L.LightningDataModule):
                 )
             order = torch.from_numpy(rng(self.split_seed, "holdout").permutation(len(train_y)))
             held, kept = order[: self.holdout_size], order[self.holdout_size :]
+            test_x, test_y = train_x[held], train_y[held]
+            train_x, train_y = train_x[kept], train_y[kept]
+        elif self.eval_split == "nb201_valid":
+            if len(train_y) != 50000:
+                raise ConfigError(
+                    f"data.eval_split nb201_valid needs the 50,000 CIFAR-10 training images, got {len(train_y)}"
+                )
+            kept, held = (torch.tensor(indices) for indices in nb201_valid_split())
             test_x, test_y = train_x[held], train_y[held]
             train_x, train_y = train_x[kept], train_y[kept]
         if self.eval_images is not None:

@@ -365,3 +365,25 @@ def test_calibration_batches_are_fixed_training_batches():
         assert any(torch.equal(image, candidate) for candidate in train)
     # more images than the training set holds: cycled
     assert len(offline(train_images=50, batch_size=8, image_size=8).calibration_batches(9)) == 9
+
+
+def test_nb201_valid_split_is_the_benchmarks():
+    from lightning_nas.data import nb201_valid_split
+
+    train, valid = nb201_valid_split()
+    assert len(train) == len(valid) == 25000 and sorted(set(train) | set(valid)) == list(range(50000))
+    # the checks NAS-Bench-201's own generator asserts on its split
+    assert (train[0], train[10], train[111]) == (0, 26, 203)
+    assert (valid[0], valid[10], valid[111]) == (1, 18, 242)
+
+
+def test_nb201_valid_eval_split():
+    dm = offline(train_images=50000, test_images=10, image_size=4, eval_split="nb201_valid")
+    whole = offline(train_images=50000, test_images=10, image_size=4)
+    from lightning_nas.data import nb201_valid_split
+
+    train, valid = nb201_valid_split()
+    assert torch.equal(dm._train[0], whole._train[0][train]) and dm.eval_tensors()[0].shape[0] == 25000
+    assert torch.equal(dm.eval_tensors()[1], whole._train[1][valid])
+    with pytest.raises(ConfigError, match="nb201_valid needs the 50,000 CIFAR-10 training images, got 100"):
+        offline(train_images=100, eval_split="nb201_valid")
