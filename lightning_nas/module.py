@@ -1,11 +1,24 @@
 """The LightningModule: a super-net, a sampling policy and paper A's optimiser, composed.
 
-One mini-batch trains one child, chosen by :func:`lightning_nas.sampling.child_index` from the
-global step. Run it with ``lightning_nas fit --config configs/quickstart.yaml``.
+Each mini-batch trains the children :func:`lightning_nas.sampling.step_children` gives for the
+global step: one child (single-path training), or several (FairNAS) whose gradients are summed
+before the one optimizer step. Run it with ``lightning_nas fit --config configs/quickstart.yaml``.
+
+Training heuristics of paper B (Yu et al. §B.4, §B.6) and where they live:
+
+- learning rate, weight decay, LR warm-up: :class:`Optimization`; epochs: ``trainer.max_epochs``;
+  batch size: ``data.init_args.batch_size``;
+- FairNAS, Random-NAS / unique-children sampling: :class:`~lightning_nas.sampling.Sampling`;
+- path dropout, global dropout, op-on-edge / op-on-node mapping, low fidelity (channels, cells):
+  arguments of the super-net (:class:`~lightning_nas.supernet.NB201SuperNet`);
+- gradient clipping (the authors' ``grad_clip`` 5, norm clipping): Lightning's
+  ``trainer.gradient_clip_val`` (``gradient_clip_algorithm: norm``, the default), which clips the
+  summed gradient of a step after :meth:`SuperNetModule.on_before_optimizer_step`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict, dataclass
 from typing import Literal, Optional
@@ -16,8 +29,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lightning_nas.errors import ConfigError
-from lightning_nas.sampling import Sampling, child_index
-from lightning_nas.seeding import resolve_seed
+from lightning_nas.sampling import Sampling, step_children
+from lightning_nas.seeding import resolve_seed, rng
 from lightning_nas.spaces.base import Arch, SearchSpace
 from lightning_nas.supernet.base import SuperNet
 
@@ -40,6 +53,13 @@ class Optimization:
             gradient is ``None`` and SGD leaves them (and their momentum) alone (PyTorch's default
             today). ``decay``: their gradient is zero, so weight decay and momentum keep moving
             them at every step (paper A's code, written for a PyTorch that zeroed gradients).
+        warmup_epochs: Linear LR warm-up: epoch ``e < warmup_epochs`` uses
+            ``lr * (e + 1) / warmup_epochs``; the cosine schedule then runs over the remaining
+            epochs. 0 (default) disables it. Paper B's code has ``supernet_warmup_epoch`` (default
+            15), which sets the warm-up length of its ``cosineimagenet`` LR scheduler and otherwise
+            the number of plain one-shot epochs before a policy-specific procedure (landmark loss,
+            NAO, DARTS) starts; for the single-path and FairNAS training here only the LR warm-up
+            has an effect, so that is what this option is.
     """
 
     lr: float = 0.025
@@ -48,22 +68,27 @@ class Optimization:
     weight_decay: float = 1e-3
     schedule_epochs: Optional[int] = None
     idle_weights: IdleWeights = "decay"
+    warmup_epochs: int = 0
 
 
-def cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float) -> float:
-    """Cosine annealing without restart, in closed form: ``lr`` at epoch 0, ``lr_min`` at ``epochs``.
+def cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float, warmup_epochs: int = 0) -> float:
+    """Cosine annealing without restart, in closed form: ``lr`` at epoch 0, ``lr_min`` at ``epochs``;
+    with ``warmup_epochs`` a linear ramp ``lr * (e + 1) / warmup_epochs`` first, then the cosine
+    over epochs ``warmup_epochs .. epochs``.
 
     Equal to ``CosineAnnealingLR(T_max=epochs, eta_min=lr_min)`` stepped once per epoch (paper A's
     schedule) but a pure function of the epoch: the schedule length comes from the current config,
     not from scheduler state in a checkpoint, so a run stopped after one epoch and resumed to two
     follows the same learning rates as a two-epoch run.
     """
-    progress = min(epoch, epochs) / epochs
+    if epoch < warmup_epochs:
+        return lr * (epoch + 1) / warmup_epochs
+    progress = min(epoch - warmup_epochs, epochs - warmup_epochs) / (epochs - warmup_epochs)
     return lr_min + (lr - lr_min) * (1 + math.cos(math.pi * progress)) / 2
 
 
 class SuperNetModule(L.LightningModule):
-    """Trains a super-net one child per mini-batch.
+    """Trains a super-net on the children of each step (one, or several for FairNAS) per mini-batch.
 
     Args:
         supernet: The super-net (e.g. ``lightning_nas.supernet.PaperASuperNet``); its ``space``
@@ -76,6 +101,11 @@ class SuperNetModule(L.LightningModule):
         super().__init__()
         if optimization.lr <= 0 or optimization.lr_min < 0 or optimization.weight_decay < 0:
             raise ConfigError("model.optimization: lr must be > 0, lr_min and weight_decay >= 0")
+        if optimization.warmup_epochs < 0:
+            raise ConfigError(f"model.optimization.warmup_epochs must be >= 0, got {optimization.warmup_epochs}")
+        if sampling.unique and sampling.policy == "fairnas":
+            raise ConfigError("model.sampling.unique cannot be combined with policy fairnas (its children are "
+                              "fixed by the per-edge permutations): set unique false")
         self.supernet = supernet
         self.sampling = sampling
         self.optimization = optimization
@@ -91,20 +121,36 @@ class SuperNetModule(L.LightningModule):
     def sampling_seed(self) -> int:
         return resolve_seed(self.sampling.seed)
 
+    def archs_at(self, step: int) -> list[Arch]:
+        """The children trained at global step ``step`` (identical on every rank and after resume)."""
+        return step_children(self.sampling, self.sampling_seed, step, self.space)
+
     def arch_at(self, step: int) -> Arch:
-        """The child trained at global step ``step`` (identical on every rank and after resume)."""
-        return self.space.arch(child_index(self.sampling.policy, self.sampling_seed, step, len(self.space)))
+        """The (last) child trained at global step ``step``."""
+        return self.archs_at(step)[-1]
 
     def forward(self, x: Tensor, arch: Arch) -> Tensor:
         return self.supernet(x, arch)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        """Sum of the losses of the step's children on the same batch: one backward pass gives
+        the sum of their gradients (FairNAS accumulates them the same way), then one optimizer step.
+
+        Random choices inside the forward pass (path dropout, global dropout) draw from torch's
+        generator reseeded from ``(seed, step, rank, child)``, so they too are a pure function of
+        the step: a resumed run draws the same masks as the uninterrupted run, and evaluations
+        between steps cannot shift them.
+        """
         images, labels = batch
-        logits = self.supernet(images, self.arch_at(self.global_step))
-        loss = F.cross_entropy(logits, labels)
-        self.log("train/loss", loss, prog_bar=True)
-        self.log("train/acc", (logits.argmax(1) == labels).float().mean())
-        return loss
+        losses, correct = [], []
+        for position, arch in enumerate(self.archs_at(self.global_step)):
+            with _seeded_torch_rng(images.device, self.sampling_seed, self.global_step, self.global_rank, position):
+                logits = self.supernet(images, arch)
+            losses.append(F.cross_entropy(logits, labels))
+            correct.append((logits.argmax(1) == labels).float().mean())
+        self.log("train/loss", torch.stack(losses).detach().mean(), prog_bar=True)
+        self.log("train/acc", torch.stack(correct).mean())
+        return torch.stack(losses).sum()
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.optimization.idle_weights == "decay":
@@ -123,7 +169,19 @@ class SuperNetModule(L.LightningModule):
         epochs = opt.schedule_epochs or self.trainer.max_epochs
         if epochs is None or epochs < 1:
             raise ConfigError("set trainer.max_epochs or model.optimization.schedule_epochs for the cosine schedule")
-        lr = cosine_lr(self.current_epoch, epochs, opt.lr, opt.lr_min)
+        if opt.warmup_epochs >= epochs:
+            raise ConfigError(f"model.optimization.warmup_epochs ({opt.warmup_epochs}) must be below the schedule length ({epochs})")
+        lr = cosine_lr(self.current_epoch, epochs, opt.lr, opt.lr_min, opt.warmup_epochs)
         for group in self.optimizers().optimizer.param_groups:
             group["lr"] = lr
         self.log("train/lr", lr)
+
+
+@contextlib.contextmanager
+def _seeded_torch_rng(device: torch.device, seed: int, *position: int):
+    """Run the block with torch's generator of ``device`` (and the CPU's) seeded from ``seed`` and
+    ``position``; the generators' previous states are restored afterwards."""
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(rng(seed, "forward", *position).integers(2**63)))
+        yield

@@ -161,7 +161,7 @@ def test_optimizer_settings(tmp_path):
     assert {id(p) for p in group["params"]} == {id(p) for p in module.supernet.parameters()}
     assert module.hparams["optimization"]["idle_weights"] == "skip"
     assert module.hparams["optimization"]["lr"] == 0.1
-    assert module.hparams["sampling"] == {"policy": "round_robin", "seed": None}
+    assert module.hparams["sampling"] == {"policy": "round_robin", "seed": None, "unique": False}
     assert module.hparams["supernet"] == "PaperASuperNet"
 
 

@@ -22,6 +22,9 @@ class SearchSpace(ABC):
 
     #: Short name recorded in ``meta.json``.
     name: str
+    #: Number of candidate ops at each position of an ``Arch``; the space is their full product
+    #: (FairNAS sampling and the search's mutation change one position at a time).
+    choices: tuple[int, ...]
 
     @abstractmethod
     def __len__(self) -> int:

@@ -83,6 +83,7 @@ class NB201Space(SearchSpace):
     """5 ops ** 6 edges = 15,625 children, labelled and ordered exactly as NAS-Bench-201."""
 
     name = "nb201"
+    choices = (len(OPS),) * len(EDGES)
 
     def __len__(self) -> int:
         return len(OPS) ** len(EDGES)

@@ -20,6 +20,7 @@ class PaperASpace(SearchSpace):
     """4 ops ** 3 edges = 64 children, labelled "111" … "444"."""
 
     name = "paper_a"
+    choices = (NUM_OPS,) * len(EDGES)
 
     def __len__(self) -> int:
         return NUM_OPS ** len(EDGES)
