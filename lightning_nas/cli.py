@@ -16,6 +16,7 @@ import importlib
 import json
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import NoReturn
 
@@ -113,8 +114,49 @@ def _several_devices(devices: object, accelerator: object) -> bool:
     return int(text) > 1
 
 
+class SearchCLI(NASCLI):
+    """The parser of ``lightning_nas search``: a fit config (model, data, trainer, snapshot) plus
+    ``search.*`` (:class:`lightning_nas.search.Search`) and ``--ckpt_path``; it builds the objects
+    but runs nothing (:func:`lightning_nas.search.main` does)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(
+            *args,
+            parser_class=_OneLineErrorParser,
+            save_config_callback=None,
+            trainer_defaults={"use_distributed_sampler": False, "logger": False},
+            run=False,
+            **kwargs,
+        )
+
+    def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
+        with warnings.catch_warnings():  # the arguments come from sys.argv, minus the word 'search'
+            warnings.filterwarnings("ignore", "LightningCLI's args parameter")
+            super().parse_arguments(parser, args)
+        if not Path(self.config.ckpt_path).expanduser().is_file():
+            raise ConfigError(f"ckpt_path: {self.config.ckpt_path} does not exist (give a checkpoint written by 'lightning_nas fit')")
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        from lightning_nas.search import Search
+
+        super().add_arguments_to_parser(parser)
+        parser.add_class_arguments(Search, "search")
+        parser.add_argument("--ckpt_path", type=str, required=True, help="Checkpoint written by 'lightning_nas fit'.")
+
+    def before_instantiate_classes(self) -> None:
+        self.config.trainer.logger = False  # a search logs nothing; it writes its own directory
+        super().before_instantiate_classes()
+
+
 def main(args: list[str] | None = None) -> None:
-    """Entry point of the ``lightning_nas`` console script."""
+    """Entry point of the ``lightning_nas`` console script; ``lightning_nas search ...`` runs
+    :func:`lightning_nas.search.main`."""
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv[:1] == ["search"]:
+        from lightning_nas.search import main as search
+
+        search(argv[1:])
+        return
     try:
         NASCLI(
             SuperNetModule,

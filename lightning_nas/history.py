@@ -10,7 +10,8 @@
 ``arch_index`` the child's index in the space's canonical order
 ``accuracy``   top-1 accuracy on the evaluation split, a fraction in [0, 1]
 ``loss``       mean cross-entropy on the evaluation split
-``trained_arch`` label of the child trained by the last mini-batch before this evaluation
+``trained_arch`` label of the child trained by the last mini-batch before this evaluation (several
+               children, e.g. FairNAS's, space-separated)
 =============  ===========================================================================
 
 Every write replaces the whole file through a temporary file and ``os.replace``, so a crash leaves

@@ -182,7 +182,7 @@ class ChildSnapshot(L.Callback):
         accuracy, loss = self._evaluate(trainer, pl_module, f"epoch {epoch}")
         previous = self._previous_accuracy()
         step = trainer.global_step
-        trained = pl_module.space.label(pl_module.arch_at(step - 1)) if step > 0 else ""
+        trained = " ".join(pl_module.space.label(a) for a in pl_module.archs_at(step - 1)) if step > 0 else ""
         self.rows.extend(
             ("epoch", epoch, step, label, index, float(acc), float(lo), trained)
             for label, index, acc, lo in zip(self.labels, self.indices, accuracy, loss)
