@@ -55,7 +55,8 @@ class NB201Cell(nn.Module):
     def __init__(self, channels: int, mapping: Mapping, per_input_bn: bool, bn: NB201BN) -> None:
         super().__init__()
         lists = _OP_LIST[mapping]
-        inputs = [max(_SLOT[mapping][k] for k in range(len(EDGES)) if lists[k] == i) + 1 for i in range(lists[-1] + 1)]
+        # how many edges (inputs) share each op list: the BNs a per-input op keeps
+        inputs = [lists.count(i) for i in range(lists[-1] + 1)]
         self.ops = nn.ModuleList(
             nn.ModuleList(nb201_op(name, channels, bn, n if per_input_bn else 1) for name in OPS) for n in inputs
         )
