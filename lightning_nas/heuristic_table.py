@@ -68,6 +68,7 @@ PAPER_B: tuple[tuple[str, str], ...] = (
     ("gradient_clip", "[code] the authors clip gradients at 5"),
     ("policy", "[paper] FairNAS and Random-NAS sampling are among the heuristics isolated; no conclusion in the covered text"),
     ("fair", "[paper] FairNAS sampling is among the heuristics isolated; no conclusion in the covered text"),
+    ("unique", "[code] the authors' default samples among the benchmark's deduplicated architectures; Random-NAS (one op per edge) is the alternative"),
 )
 BASELINE_NOTE = "[code] the authors' recommended NB201 settings (papers.md §B.7)"
 

@@ -55,7 +55,8 @@ class Optimization:
             them at every step (paper A's code, written for a PyTorch that zeroed gradients).
         warmup_epochs: Linear LR warm-up: epoch ``e < warmup_epochs`` uses
             ``lr * (e + 1) / warmup_epochs``; the cosine schedule then runs over the remaining
-            epochs. 0 (default) disables it. Paper B's code has ``supernet_warmup_epoch`` (default
+            epochs. 0 (default) disables it. A warm-up as long as the schedule or longer (e.g. a
+            short test run) keeps every epoch of the run in the warm-up. Paper B's code has ``supernet_warmup_epoch`` (default
             15), which sets the warm-up length of its ``cosineimagenet`` LR scheduler and otherwise
             the number of plain one-shot epochs before a policy-specific procedure (landmark loss,
             NAO, DARTS) starts; for the single-path and FairNAS training here only the LR warm-up
@@ -83,7 +84,10 @@ def cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float, warmup_epochs: 
     """
     if epoch < warmup_epochs:
         return lr * (epoch + 1) / warmup_epochs
-    progress = min(epoch - warmup_epochs, epochs - warmup_epochs) / (epochs - warmup_epochs)
+    span = epochs - warmup_epochs
+    if span <= 0:  # the warm-up filled the whole schedule: past its end, as a cosine would be
+        return lr_min
+    progress = min(epoch - warmup_epochs, span) / span
     return lr_min + (lr - lr_min) * (1 + math.cos(math.pi * progress)) / 2
 
 
@@ -169,8 +173,6 @@ class SuperNetModule(L.LightningModule):
         epochs = opt.schedule_epochs or self.trainer.max_epochs
         if epochs is None or epochs < 1:
             raise ConfigError("set trainer.max_epochs or model.optimization.schedule_epochs for the cosine schedule")
-        if opt.warmup_epochs >= epochs:
-            raise ConfigError(f"model.optimization.warmup_epochs ({opt.warmup_epochs}) must be below the schedule length ({epochs})")
         lr = cosine_lr(self.current_epoch, epochs, opt.lr, opt.lr_min, opt.warmup_epochs)
         for group in self.optimizers().optimizer.param_groups:
             group["lr"] = lr
