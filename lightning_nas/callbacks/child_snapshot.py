@@ -7,7 +7,9 @@ After each epoch (every ``every_n_epochs``) the callback
    ``pool_seed`` (:mod:`lightning_nas.pool`: random or stratified by ground truth, identical across
    epochs and seeds: rankings need a fixed yardstick), on the data module's evaluation tensors,
    kept on the device for the whole run; with BN mode ``recalibrate`` each child's BN statistics
-   are first recomputed on ``recalibration_batches`` fixed training batches;
+   are first recomputed on ``recalibration_batches`` fixed training batches; under DDP each rank
+   evaluates its share of the children with rank 0's weights and BN statistics, and the results
+   are gathered, so the history equals an unsharded evaluation of the checkpoint;
 2. appends one row per child to the history and rewrites ``history.csv`` atomically;
 3. logs the summary scalars (:func:`lightning_nas.analysis.evaluation_summary`) to every logger and
    the children's accuracies as one W&B table.
@@ -42,6 +44,26 @@ from lightning_nas.history import COLUMNS, write_history, write_meta
 from lightning_nas.plots import rank_vs_epoch
 from lightning_nas.pool import PoolSampling, evaluation_pool
 from lightning_nas.supernet.batchnorm import describe_bn
+
+
+def _broadcast_buffers(module: torch.nn.Module) -> None:
+    """Give every rank rank 0's buffers (BN running statistics) before a sharded evaluation.
+
+    DDP broadcasts rank 0's buffers at the start of every training forward pass, but each rank's
+    BN then updates them from its own shard of the batch, so after the last step of an epoch the
+    ranks hold different running statistics. Rank 0's are the ones the checkpoint stores, so every
+    rank evaluates its children with them (one broadcast per dtype).
+    """
+    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+    for buffer in module.buffers():
+        by_dtype.setdefault(buffer.dtype, []).append(buffer)
+    for buffers in by_dtype.values():
+        flat = torch.cat([buffer.reshape(-1) for buffer in buffers])
+        torch.distributed.broadcast(flat, src=0)
+        offset = 0
+        for buffer in buffers:
+            buffer.copy_(flat[offset : offset + buffer.numel()].view_as(buffer))
+            offset += buffer.numel()
 
 
 class ChildSnapshot(L.Callback):
@@ -164,6 +186,7 @@ class ChildSnapshot(L.Callback):
             },
             "evaluation": {**datamodule.describe(), "eval_batch_size": self.eval_batch_size},
             "precision": str(trainer.precision),
+            "channels_last": pl_module.channels_last,
             "devices": trainer.num_devices,
             "num_nodes": trainer.num_nodes,
             "ground_truth": None
@@ -194,6 +217,9 @@ class ChildSnapshot(L.Callback):
             self._log_table(trainer, epoch, accuracy, loss)
 
     def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, what: str) -> tuple[np.ndarray, np.ndarray]:
+        """Accuracy and loss of every child in ``self.indices``. With several processes each rank
+        evaluates a contiguous share of the children (neighbours in index order share key prefixes)
+        on the whole evaluation set, and the shares are gathered on every rank."""
         if self._eval_cache is None or self._eval_cache[0].device != pl_module.device:
             images, labels = trainer.datamodule.eval_tensors()
             self._eval_cache = (images.to(pl_module.device), labels.to(pl_module.device))
@@ -204,7 +230,10 @@ class ChildSnapshot(L.Callback):
                 batches = trainer.datamodule.calibration_batches(self.recalibration_batches)
                 self._calibration_cache = [batch.to(pl_module.device) for batch in batches]
             calibration = self._calibration_cache
-        archs = [pl_module.space.arch(i) for i in self.indices]
+        shares = np.array_split(np.arange(len(self.indices)), trainer.world_size)
+        if trainer.world_size > 1:
+            _broadcast_buffers(pl_module.supernet)
+        archs = [pl_module.space.arch(self.indices[i]) for i in shares[trainer.global_rank]]
         batches = -(-len(labels) // self.eval_batch_size)
         with tqdm(
             total=len(archs) * batches,
@@ -214,7 +243,7 @@ class ChildSnapshot(L.Callback):
             file=sys.stderr,
             disable=not trainer.is_global_zero or trainer.progress_bar_callback is None,
         ) as bar:
-            return evaluate_children(
+            accuracy, loss = evaluate_children(
                 pl_module.supernet,
                 archs,
                 images,
@@ -224,6 +253,14 @@ class ChildSnapshot(L.Callback):
                 progress=bar.update,
                 calibration=calibration,
             )
+        if trainer.world_size == 1:
+            return accuracy, loss
+        # all_gather needs equal shapes: pad every share to the largest, then drop the padding
+        mine = torch.zeros(2, len(shares[0]), dtype=torch.float64, device=pl_module.device)
+        mine[:, : len(archs)] = torch.from_numpy(np.stack([accuracy, loss]))
+        gathered = trainer.strategy.all_gather(mine).cpu().numpy()  # (ranks, 2, largest share)
+        both = np.concatenate([gathered[rank, :, : len(share)] for rank, share in enumerate(shares)], axis=1)
+        return both[0], both[1]
 
     def _previous_accuracy(self) -> Optional[np.ndarray]:
         epochs = [row for row in self.rows if row[0] == "epoch"]
