@@ -199,11 +199,20 @@ class ImageDataModule(L.LightningDataModule):
     def on_after_batch_transfer(self, batch: tuple[Tensor, Tensor], dataloader_idx: int) -> tuple[Tensor, Tensor]:
         """Augment and normalise on the training device; randomness keyed by the global step."""
         images, labels = batch
+        return self.train_transform(images, self.trainer.global_step), labels
+
+    def train_transform(self, images: Tensor, step: int) -> Tensor:
+        """uint8 training images of step ``step`` to the normalised (augmented) network input."""
         images = images.float() / 255
         if self.augment:
-            generator = rng(resolve_seed(self.seed), "augment", self.trainer.global_step)
+            generator = rng(resolve_seed(self.seed), "augment", step)
             images = random_crop_flip(images, images.shape[-1] // 8, generator)
-        return self._normalize(images), labels
+        return self._normalize(images)
+
+    def train_tensors(self) -> tuple[Tensor, Tensor]:
+        """The training images (uint8, N x C x H x W, before :meth:`train_transform`) and labels."""
+        assert self._train is not None, "call setup('fit') first"
+        return self._train
 
     def eval_tensors(self) -> tuple[Tensor, Tensor]:
         """The normalised evaluation images and their labels (identical at every call)."""

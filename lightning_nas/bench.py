@@ -1,0 +1,379 @@
+"""``lightning_nas-bench``: how fast the super-net trains and evaluates, as ratios measured in one run.
+
+    lightning_nas-bench                 # paper A's super-net at 32x32, batch 256 (minutes on a CPU)
+    lightning_nas-bench --json          # the same, one JSON object on stdout
+    lightning_nas-bench --quick --json  # a tiny net, seconds: checks that everything runs
+
+Every figure is a ratio of two timings taken in the same process, on the same machine, with the
+same thread count, alternating the two sides, so the ratios survive a slower or busier machine:
+
+- ``eval_speedup``: the naive per-child evaluation (each child alone, its full forward pass, stem
+  included, batch by batch) over :func:`lightning_nas.evaluation.evaluate_children`, for all 64
+  children of paper A's space on the same images. Both give identical accuracies and losses
+  (``eval_exact``).
+- ``step_overhead``: the median training step of the real :class:`SuperNetModule` under a Lightning
+  ``Trainer`` over the median step of a plain PyTorch loop that does the same work: the same
+  batches from the same data module, the same augmentation, children, SGD and idle-weight rule. Both
+  loops end with bitwise-identical weights (``same_weights``), so the ratio is the cost of Lightning
+  and of the module's hooks and logging, nothing else. A step is the time from one batch being
+  ready to the next, so data loading and host-to-device copies are inside it.
+
+The JSON also holds the raw timings, throughputs (images per second; for evaluation, child-images
+per second), the peak memory and the machine. ``docs/benchmarks.md`` has results and profiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import logging
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass, replace
+from typing import Callable, Optional, Sequence
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lightning_nas.data import EpochShuffledBatches, OfflineImages
+from lightning_nas.evaluation import evaluate_children
+from lightning_nas.module import Optimization, SuperNetModule
+from lightning_nas.spaces.base import Arch
+from lightning_nas.supernet.base import SuperNet
+from lightning_nas.supernet.paper_a import PaperASuperNet
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Sizes of the benchmark; the defaults are paper A's super-net and batch size at 32x32.
+
+    Attributes:
+        channels: C of :class:`PaperASuperNet` (paper A: 16).
+        cells: Number of cells (paper A: 4).
+        image_size: Image height and width (CIFAR-10: 32).
+        batch_size: Training mini-batch (paper A: 256).
+        eval_images: Images every child is evaluated on.
+        eval_batch_size: Evaluation batch size.
+        steps: Timed training steps per repeat (after ``warmup`` untimed ones).
+        warmup: Untimed training steps at the start of every repeat.
+        repeats: Repeats of each training loop, alternating Lightning and the plain loop.
+        eval_repeats: Repeats of each evaluation, alternating naive and fast.
+        channels_last: Train and evaluate with channels-last weights (see :class:`SuperNetModule`).
+        precision: Lightning precision of the training comparison (the plain loop uses the same
+            autocast); evaluation runs under the same autocast.
+    """
+
+    channels: int = 16
+    cells: int = 4
+    image_size: int = 32
+    batch_size: int = 256
+    eval_images: int = 256
+    eval_batch_size: int = 256
+    steps: int = 12
+    warmup: int = 3
+    repeats: int = 2
+    eval_repeats: int = 1
+    channels_last: bool = False
+    precision: str = "32-true"
+
+
+#: ``--quick``: a net and data small enough for a test, a few seconds in all; timings meaningless.
+QUICK = BenchConfig(channels=4, cells=1, image_size=8, batch_size=16, eval_images=32, eval_batch_size=32,
+                    steps=3, warmup=1, repeats=1, eval_repeats=1)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _autocast(device: torch.device, precision: str) -> Callable[[], contextlib.AbstractContextManager]:
+    """The forward context Lightning's precision plugin uses for ``precision``."""
+    if precision == "32-true":
+        return contextlib.nullcontext
+    if precision == "bf16-mixed":
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    raise ValueError(f"--precision: use 32-true or bf16-mixed, got {precision!r}")
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    """Peak memory so far: the CUDA allocator's peak on a GPU, the process's peak RSS on the CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+
+
+def _supernet(config: BenchConfig, device: torch.device) -> PaperASuperNet:
+    torch.manual_seed(0)
+    net = PaperASuperNet(channels=config.channels, num_cells=config.cells).to(device)
+    return net.to(memory_format=torch.channels_last) if config.channels_last else net
+
+
+# -- evaluation ------------------------------------------------------------------------------------
+@torch.inference_mode()
+def naive_evaluate(
+    supernet: SuperNet,
+    archs: Sequence[Arch],
+    images: Tensor,
+    labels: Tensor,
+    batch_size: int,
+    forward_context: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The per-child loop that :func:`evaluate_children` replaces: every child alone, its full
+    forward pass (stem included) on every batch. Its outputs equal ``evaluate_children``'s."""
+    supernet.eval()
+    accuracy, loss = np.zeros(len(archs)), np.zeros(len(archs))
+    for i, arch in enumerate(archs):
+        correct = torch.zeros((), dtype=torch.long, device=images.device)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=images.device)
+        for start in range(0, len(labels), batch_size):
+            x, y = images[start : start + batch_size], labels[start : start + batch_size]
+            with forward_context():
+                logits = supernet(x, arch).float()
+            correct += (logits.argmax(1) == y).sum()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
+        accuracy[i], loss[i] = correct.item() / len(labels), loss_sum.item() / len(labels)
+    return accuracy, loss
+
+
+def bench_evaluation(config: BenchConfig, device: torch.device) -> dict:
+    """Naive and fast evaluation of all children on the same images, alternated."""
+    net = _supernet(config, device)
+    generator = torch.Generator().manual_seed(1)
+    images = torch.randn(config.eval_images, 3, config.image_size, config.image_size, generator=generator)
+    labels = torch.randint(0, 10, (config.eval_images,), generator=generator)
+    images, labels = images.to(device), labels.to(device)
+    archs = [net.space.arch(i) for i in range(len(net.space))]
+    context = _autocast(device, config.precision)
+    warm = slice(0, config.eval_batch_size)
+    for evaluate in (naive_evaluate, evaluate_children):
+        evaluate(net, archs[:2], images[warm], labels[warm], config.eval_batch_size, forward_context=context)
+    times: dict[str, list[float]] = {"naive": [], "fast": []}
+    results = {}
+    for _ in range(config.eval_repeats):
+        for name, evaluate in (("naive", naive_evaluate), ("fast", evaluate_children)):
+            _sync(device)
+            start = time.perf_counter()
+            results[name] = evaluate(net, archs, images, labels, config.eval_batch_size, forward_context=context)
+            _sync(device)
+            times[name].append(time.perf_counter() - start)
+    naive, fast = statistics.median(times["naive"]), statistics.median(times["fast"])
+    child_images = len(archs) * config.eval_images
+    return {
+        "children": len(archs),
+        "images": config.eval_images,
+        "naive_s": naive,
+        "fast_s": fast,
+        "naive_child_images_per_s": child_images / naive,
+        "fast_child_images_per_s": child_images / fast,
+        "exact": all(np.array_equal(a, b) for a, b in zip(results["naive"], results["fast"])),
+        "peak_memory_mb": _peak_memory_mb(device),
+    }
+
+
+# -- training --------------------------------------------------------------------------------------
+class _StepTimer(L.Callback):
+    """The time at which each batch is ready (loaded, on the device, augmented)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.ready = device, []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        _sync(self.device)
+        self.ready.append(time.perf_counter())
+
+
+def _training_data(config: BenchConfig) -> OfflineImages:
+    steps = config.warmup + config.steps + 1  # n + 1 ready times give n step times
+    data = OfflineImages(
+        train_images=steps * config.batch_size,
+        test_images=1,
+        image_size=config.image_size,
+        batch_size=config.batch_size,
+        seed=0,
+    )
+    data.setup("fit")
+    return data
+
+
+def lightning_steps(config: BenchConfig, net: SuperNet, data: OfflineImages, device: torch.device) -> tuple[list[float], SuperNet]:
+    """Step times of :class:`SuperNetModule` under a ``Trainer`` for one epoch, without the snapshot,
+    logger, checkpoints or progress bar (the training step alone), and the trained super-net."""
+    module = SuperNetModule(copy.deepcopy(net), channels_last=config.channels_last)
+    timer = _StepTimer(device)
+    trainer = L.Trainer(
+        accelerator=device.type,
+        devices=1,
+        max_epochs=1,
+        precision=config.precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        callbacks=[timer],
+    )
+    trainer.fit(module, datamodule=data)
+    return np.diff(timer.ready)[config.warmup :].tolist(), module.supernet
+
+
+def plain_steps(config: BenchConfig, net: SuperNet, data: OfflineImages, device: torch.device) -> tuple[list[float], SuperNet]:
+    """Step times of a plain PyTorch loop doing the module's work (the same batches, augmentation,
+    children, SGD settings and idle-weight rule), and the trained super-net."""
+    net = copy.deepcopy(net).train()
+    children = SuperNetModule(net)  # the module's child sequence (arch_at); nothing else is used
+    opt = Optimization()
+    optimizer = torch.optim.SGD(net.parameters(), lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay)
+    images, labels = data.train_tensors()
+    context = _autocast(device, config.precision)
+    ready = []
+    for step, index in enumerate(EpochShuffledBatches(len(labels), config.batch_size, 0)):
+        x = data.train_transform(images[index].to(device), step)
+        y = labels[index].to(device)
+        _sync(device)
+        ready.append(time.perf_counter())
+        with context():
+            loss = F.cross_entropy(net(x, children.arch_at(step)), y)
+        optimizer.zero_grad()
+        loss.backward()
+        if opt.idle_weights == "decay":
+            for parameter in net.parameters():
+                if parameter.grad is None:
+                    parameter.grad = torch.zeros_like(parameter)
+        optimizer.step()
+    _sync(device)
+    ready.append(time.perf_counter())
+    return np.diff(ready)[config.warmup : config.warmup + config.steps].tolist(), net
+
+
+def bench_training(config: BenchConfig, device: torch.device) -> dict:
+    """The Lightning and the plain loop from the same initial weights, alternated ``repeats`` times."""
+    net = _supernet(config, device)
+    data = _training_data(config)
+    times: dict[str, list[float]] = {"lightning": [], "plain": []}
+    for _ in range(config.repeats):
+        plain, plain_net = plain_steps(config, net, data, device)
+        lightning, lightning_net = lightning_steps(config, net, data, device)
+        times["plain"] += plain
+        times["lightning"] += lightning
+    same = all(torch.equal(a, b) for a, b in zip(plain_net.state_dict().values(), lightning_net.state_dict().values()))
+    lightning, plain = statistics.median(times["lightning"]), statistics.median(times["plain"])
+    return {
+        "batch_size": config.batch_size,
+        "steps": len(times["plain"]),
+        "lightning_step_s": lightning,
+        "plain_step_s": plain,
+        "lightning_step_min_s": min(times["lightning"]),
+        "plain_step_min_s": min(times["plain"]),
+        "lightning_images_per_s": config.batch_size / lightning,
+        "plain_images_per_s": config.batch_size / plain,
+        "same_weights": same,
+        "peak_memory_mb": _peak_memory_mb(device),
+    }
+
+
+# -- the command -----------------------------------------------------------------------------------
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _machine(device: torch.device) -> dict:
+    return {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "lightning": L.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def run(config: BenchConfig, device: torch.device) -> dict:
+    """Every measurement and its ratios, as one JSON-ready dict."""
+    evaluation = bench_evaluation(config, device)
+    training = bench_training(config, device)
+    return {
+        "eval_speedup": evaluation["naive_s"] / evaluation["fast_s"],
+        "step_overhead": training["lightning_step_s"] / training["plain_step_s"],
+        "evaluation": evaluation,
+        "training": training,
+        "peak_memory_mb": max(evaluation["peak_memory_mb"], training["peak_memory_mb"]),
+        "config": asdict(config),
+        "machine": _machine(device),
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lightning_nas-bench",
+        description="Benchmark paper A's super-net: fast vs naive evaluation of all 64 children, and the "
+        "training step under Lightning vs a plain PyTorch loop. Prints ratios measured in one run.",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--quick", action="store_true", help="tiny net and data (seconds; checks it runs, timings meaningless)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA when available)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    for field, default in asdict(BenchConfig()).items():
+        flag = "--" + field.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(flag, action="store_true", default=None)
+        else:
+            parser.add_argument(flag, type=type(default), default=None, help=f"default {default} ({QUICK.__dict__[field]} with --quick)")
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Entry point of the ``lightning_nas-bench`` console script."""
+    args = _parser().parse_args(argv)
+    config = QUICK if args.quick else BenchConfig()
+    config = replace(config, **{k: v for k, v in vars(args).items() if k in asdict(config) and v is not None})
+    if min(config.channels, config.cells, config.batch_size, config.eval_images, config.eval_batch_size,
+           config.steps, config.repeats, config.eval_repeats) < 1 or config.warmup < 0:
+        _parser().error("sizes, steps and repeats must be >= 1 (warmup >= 0)")
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if args.device == "auto" else args.device)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    logging.getLogger("lightning.fabric").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    result = run(config, device)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    evaluation, training = result["evaluation"], result["training"]
+    machine = result["machine"]
+    lines = [
+        f"device {machine['device']} ({device}), {machine['torch_threads']} torch threads, torch {machine['torch']}",
+        f"evaluation of {evaluation['children']} children on {evaluation['images']} images:",
+        f"  naive {evaluation['naive_s']:.3f} s  fast {evaluation['fast_s']:.3f} s  "
+        f"({evaluation['fast_child_images_per_s']:.0f} child-images/s, identical results: {evaluation['exact']})",
+        f"training step, batch {training['batch_size']}, median of {training['steps']}:",
+        f"  Lightning {training['lightning_step_s'] * 1e3:.1f} ms  plain loop {training['plain_step_s'] * 1e3:.1f} ms  "
+        f"({training['lightning_images_per_s']:.0f} images/s, identical weights: {training['same_weights']})",
+        f"peak memory {result['peak_memory_mb']:.0f} MiB",
+        f"eval_speedup  {result['eval_speedup']:.2f}",
+        f"step_overhead {result['step_overhead']:.3f}",
+    ]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

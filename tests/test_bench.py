@@ -1,0 +1,24 @@
+"""``lightning_nas-bench --quick --json`` runs end to end and reports every figure; no timings are
+asserted (they depend on the machine), only what must hold: both evaluations agree exactly and
+both training loops end with identical weights."""
+
+from __future__ import annotations
+
+import json
+
+from lightning_nas.bench import main
+
+
+def test_quick_json_has_every_figure(capsys, one_torch_thread):
+    main(["--quick", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert {"eval_speedup", "step_overhead", "peak_memory_mb", "evaluation", "training", "config", "machine"} <= set(result)
+    evaluation, training = result["evaluation"], result["training"]
+    assert evaluation["children"] == 64 and evaluation["exact"] is True
+    assert training["same_weights"] is True and training["steps"] == 3
+    for key in ("naive_child_images_per_s", "fast_child_images_per_s"):
+        assert evaluation[key] > 0
+    for key in ("lightning_images_per_s", "plain_images_per_s"):
+        assert training[key] > 0
+    assert result["eval_speedup"] > 0 and result["step_overhead"] > 0
+    assert result["config"]["channels"] == 4 and result["machine"]["torch_threads"] == 1
