@@ -244,7 +244,7 @@ def plain_steps(config: BenchConfig, net: SuperNet, data: OfflineImages, device:
         ready.append(time.perf_counter())
         with context():
             loss = F.cross_entropy(net(x, children.arch_at(step)), y)
-        optimizer.zero_grad()
+        optimizer.zero_grad(set_to_none=opt.idle_weights == "skip")
         loss.backward()
         if opt.idle_weights == "decay":
             for parameter in net.parameters():

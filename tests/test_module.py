@@ -6,8 +6,10 @@ from __future__ import annotations
 import math
 
 import lightning as L
+import pandas as pd
 import pytest
 import torch
+from lightning.pytorch.loggers import CSVLogger
 
 from lightning_nas.data import OfflineImages
 from lightning_nas.errors import ConfigError
@@ -232,3 +234,16 @@ def test_training_batches_are_augmented_deterministically_per_step(tmp_path):
         assert a.dtype == torch.float32 and a.shape == (16, 3, 8, 8)
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert not torch.equal(batches[0][0], batches[0][1])
+
+
+def test_training_metrics_are_logged_on_the_steps_the_logger_writes(tmp_path):
+    logger = CSVLogger(str(tmp_path), name="logs")
+    trainer = L.Trainer(
+        accelerator="cpu", max_epochs=1, limit_train_batches=4, log_every_n_steps=2, logger=logger,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+    )
+    trainer.fit(SuperNetModule(small_supernet()), datamodule=datamodule())
+    metrics = pd.read_csv(next((tmp_path / "logs").rglob("metrics.csv")))
+    logged = metrics.dropna(subset=["train/loss"])
+    assert logged["step"].tolist() == [1, 3]
+    assert logged["train/acc"].between(0, 1).all() and (logged["train/loss"] > 0).all()
