@@ -2,7 +2,8 @@
 
 Each mini-batch trains the children :func:`lightning_nas.sampling.step_children` gives for the
 global step: one child (single-path training), or several (FairNAS) whose gradients are summed
-before the one optimizer step. Run it with ``lightning_nas fit --config configs/quickstart.yaml``.
+before the one optimizer step; with group sharing, one child of every group (separate super-nets
+side by side, in one batched pass). Run it with ``lightning_nas fit --config configs/quickstart.yaml``.
 
 Training heuristics of paper B (Yu et al. §B.4, §B.6) and where they live:
 
@@ -29,10 +30,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lightning_nas.errors import ConfigError
-from lightning_nas.sampling import Sampling, step_children
+from lightning_nas.sampling import Sampling, child_index, step_children
 from lightning_nas.seeding import resolve_seed, rng
 from lightning_nas.spaces.base import Arch, SearchSpace
 from lightning_nas.supernet.base import SuperNet
+from lightning_nas.supernet.sharing import Sharing, SharedWeights
 
 IdleWeights = Literal["skip", "decay"]
 
@@ -53,6 +55,12 @@ class Optimization:
             gradient is ``None`` and SGD leaves them (and their momentum) alone (PyTorch's default
             today). ``decay``: their gradient is zero, so weight decay and momentum keep moving
             them at every step (paper A's code, written for a PyTorch that zeroed gradients).
+            With partial sharing this covers the shared tensors and the private tensors of the
+            children trained in the step.
+        idle_children: With partial sharing, what happens to the private tensors of children not
+            trained in the step. ``skip`` (the authors' code, which swaps a child's private
+            tensors and optimiser state in only while it trains): they never change. ``decay``:
+            weight decay and momentum move them at every step like any idle weight.
         warmup_epochs: Linear LR warm-up: epoch ``e < warmup_epochs`` uses
             ``lr * (e + 1) / warmup_epochs``; the cosine schedule then runs over the remaining
             epochs. 0 (default) disables it. A warm-up as long as the schedule or longer (e.g. a
@@ -70,6 +78,24 @@ class Optimization:
     schedule_epochs: Optional[int] = None
     idle_weights: IdleWeights = "decay"
     warmup_epochs: int = 0
+    idle_children: IdleWeights = "skip"
+
+
+@dataclass(frozen=True)
+class FineTune:
+    """Fine-tune every child alone from a trained super-net (paper A, Insight 2).
+
+    Use with ``model.sharing: GroupSharing(groups=64)`` (every child its own copy, all trained in
+    each step): every copy starts from the super-net weights of ``checkpoint`` and a fresh SGD
+    (no momentum carried over) runs at the constant learning rate the cosine schedule had at the
+    checkpoint's epoch, ``cosine_lr(epoch, schedule_epochs, lr, lr_min)`` from ``model.optimization``
+    (the authors' ``finetune.py``). Set ``trainer.max_steps`` to the fine-tuning window.
+
+    Attributes:
+        checkpoint: A checkpoint written by ``lightning_nas fit`` with the same super-net config.
+    """
+
+    checkpoint: str
 
 
 def cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float, warmup_epochs: int = 0) -> float:
@@ -104,6 +130,9 @@ class SuperNetModule(L.LightningModule):
             is faster on recent GPUs, especially with ``--trainer.precision bf16-mixed``; on the CPU
             it is usually slower. Changes the speed only: results equal the default layout up to
             floating-point rounding. Recorded in ``meta.json``.
+        sharing: Partial weight sharing (:mod:`lightning_nas.supernet.sharing`); ``None`` shares
+            everything.
+        finetune: Start every child from a trained super-net (see :class:`FineTune`).
     """
 
     def __init__(
@@ -112,6 +141,8 @@ class SuperNetModule(L.LightningModule):
         sampling: Sampling = Sampling(),
         optimization: Optimization = Optimization(),
         channels_last: bool = False,
+        sharing: Optional[Sharing] = None,
+        finetune: Optional[FineTune] = None,
     ):
         super().__init__()
         if optimization.lr <= 0 or optimization.lr_min < 0 or optimization.weight_decay < 0:
@@ -121,9 +152,21 @@ class SuperNetModule(L.LightningModule):
         if sampling.unique and sampling.policy == "fairnas":
             raise ConfigError("model.sampling.unique cannot be combined with policy fairnas (its children are "
                               "fixed by the per-edge permutations): set unique false")
-        self.supernet = supernet.to(memory_format=torch.channels_last) if channels_last else supernet
+        if sharing is not None and sharing.trains_all_views and sampling.policy == "fairnas":
+            raise ConfigError("model.sampling.policy fairnas trains several children of one super-net per step; "
+                              "it cannot be combined with GroupSharing (one child per group and step)")
+        if finetune is not None:
+            if not (sharing is not None and sharing.trains_all_views and len(set(sharing.views(supernet.space))) == len(supernet.space)):
+                raise ConfigError("model.finetune: fine-tuning trains every child alone; set model.sharing to GroupSharing with one group per child")
+            if optimization.schedule_epochs is None:
+                raise ConfigError("model.finetune: set model.optimization.schedule_epochs to the super-net's schedule length (paper A: 200)")
+            self._finetune_state = _load_supernet_state(finetune.checkpoint)
+        if channels_last:
+            supernet = supernet.to(memory_format=torch.channels_last)
+        self.supernet = supernet if sharing is None else SharedWeights(supernet, sharing)
         self.sampling = sampling
         self.optimization = optimization
+        self.finetune = finetune
         self.channels_last = channels_last
         self.save_hyperparameters(
             {
@@ -131,6 +174,8 @@ class SuperNetModule(L.LightningModule):
                 "optimization": asdict(optimization),
                 "supernet": type(supernet).__name__,
                 "channels_last": channels_last,
+                "sharing": None if sharing is None else {"type": type(sharing).__name__, **vars(sharing)},
+                "finetune": None if finetune is None else asdict(finetune),
             }
         )
 
@@ -142,9 +187,26 @@ class SuperNetModule(L.LightningModule):
     def sampling_seed(self) -> int:
         return resolve_seed(self.sampling.seed)
 
+    @property
+    def _groups(self) -> Optional[list[list[int]]]:
+        """The members of every group when groups are trained side by side, else ``None``."""
+        net = self.supernet
+        if not (isinstance(net, SharedWeights) and net.sharing.trains_all_views):
+            return None
+        members: dict[int, list[int]] = {}
+        for child, view in enumerate(net.view_of):
+            members.setdefault(view, []).append(child)
+        return [members[view] for view in sorted(members)]
+
     def archs_at(self, step: int) -> list[Arch]:
-        """The children trained at global step ``step`` (identical on every rank and after resume)."""
-        return step_children(self.sampling, self.sampling_seed, step, self.space)
+        """The children trained at global step ``step`` (identical on every rank and after resume):
+        the sampling policy's, or with group sharing one per group, each group picking among its
+        members in index order as a separate super-net would."""
+        groups = self._groups
+        if groups is None:
+            return step_children(self.sampling, self.sampling_seed, step, self.space)
+        policy, seed = self.sampling.policy, self.sampling_seed
+        return [self.space.arch(m[child_index(policy, seed, step, len(m))]) for m in groups]
 
     def arch_at(self, step: int) -> Arch:
         """The (last) child trained at global step ``step``."""
@@ -163,30 +225,55 @@ class SuperNetModule(L.LightningModule):
         between steps cannot shift them.
         """
         images, labels = batch
-        losses, correct = [], []
-        for position, arch in enumerate(self.archs_at(self.global_step)):
-            with _seeded_torch_rng(images.device, self.sampling_seed, self.global_step, self.global_rank, position):
-                logits = self.supernet(images, arch)
-            losses.append(F.cross_entropy(logits, labels))
-            correct.append((logits.argmax(1) == labels).float().mean())
+        archs = self._trained_archs = self.archs_at(self.global_step)
+        if len(archs) > 1 and self._groups is not None:
+            # separate super-nets side by side: one batched pass over the groups
+            with _seeded_torch_rng(images.device, self.sampling_seed, self.global_step, self.global_rank, 0):
+                logits = list(self.supernet.forward_views(images, archs))
+        else:
+            logits = []
+            for position, arch in enumerate(archs):
+                with _seeded_torch_rng(images.device, self.sampling_seed, self.global_step, self.global_rank, position):
+                    logits.append(self.supernet(images, arch))
+        losses = torch.stack([F.cross_entropy(child_logits, labels) for child_logits in logits])
         # only on the steps the loggers write (every trainer.log_every_n_steps): each self.log call
         # costs milliseconds of Lightning bookkeeping, and a logged tensor is read back to the host
         # (a GPU sync) when the progress bar refreshes (docs/benchmarks.md)
         if self.trainer._logger_connector.should_update_logs:
-            self.log("train/loss", torch.stack(losses).detach().mean(), prog_bar=True)
-            self.log("train/acc", torch.stack(correct).mean())
-        return torch.stack(losses).sum()
+            self.log("train/loss", losses.detach().mean(), prog_bar=True)
+            self.log("train/acc", torch.stack([(child_logits.argmax(1) == labels).float().mean() for child_logits in logits]).mean())
+        return losses.sum()
 
     def optimizer_zero_grad(self, epoch: int, batch_idx: int, optimizer: torch.optim.Optimizer) -> None:
         """``decay`` keeps the gradient tensors and zeroes them in place, so the idle weights already
         hold the zero gradient SGD needs instead of getting a new tensor each per step."""
-        optimizer.zero_grad(set_to_none=self.optimization.idle_weights == "skip")
+        opt = self.optimization
+        # with partial sharing and idle_children skip, an idle child's private gradients must be
+        # None again after each step, or SGD would decay them
+        keep = opt.idle_weights == "decay" and not (isinstance(self.supernet, SharedWeights) and opt.idle_children == "skip")
+        optimizer.zero_grad(set_to_none=not keep)
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        if self.optimization.idle_weights == "decay":  # weights no child has used yet
-            for parameter in self.supernet.parameters():
+        if self.optimization.idle_weights == "decay":
+            for parameter in self._decaying_parameters():
                 if parameter.grad is None:
                     parameter.grad = torch.zeros_like(parameter)
+
+    def _decaying_parameters(self) -> list[torch.nn.Parameter]:
+        """The parameters that idle-weight decay moves this step: all, or with partial sharing
+        (and ``idle_children: skip``) all but the private ones of children not trained now."""
+        net = self.supernet
+        if not isinstance(net, SharedWeights) or self.optimization.idle_children == "decay":
+            return list(net.parameters())
+        trained = {net.view(arch) for arch in self._trained_archs}
+        return net.shared_parameters() + [p for v in sorted(trained) for p in net.private_parameters(v)]
+
+    def setup(self, stage: str) -> None:
+        """Start every child's copy from the fine-tuning checkpoint (a resumed fine-tuning run then
+        restores its own weights over these)."""
+        if self.finetune is not None and stage == "fit":
+            for view in self.supernet.views:
+                view.load_state_dict(self._finetune_state["weights"])
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         opt = self.optimization
@@ -194,12 +281,14 @@ class SuperNetModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         """Set this epoch's learning rate from :func:`cosine_lr` (a pure function of the epoch, so
-        a resumed run cannot inherit a schedule computed for another length)."""
+        a resumed run cannot inherit a schedule computed for another length); fine-tuning keeps
+        the rate of the checkpoint's epoch."""
         opt = self.optimization
         epochs = opt.schedule_epochs or self.trainer.max_epochs
         if epochs is None or epochs < 1:
             raise ConfigError("set trainer.max_epochs or model.optimization.schedule_epochs for the cosine schedule")
-        lr = cosine_lr(self.current_epoch, epochs, opt.lr, opt.lr_min, opt.warmup_epochs)
+        epoch = self.current_epoch if self.finetune is None else self._finetune_state["epochs_trained"]
+        lr = cosine_lr(epoch, epochs, opt.lr, opt.lr_min, opt.warmup_epochs)
         for group in self.optimizers().optimizer.param_groups:
             group["lr"] = lr
         self.log("train/lr", lr)
@@ -213,3 +302,18 @@ def _seeded_torch_rng(device: torch.device, seed: int, *position: int):
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(int(rng(seed, "forward", *position).integers(2**63)))
         yield
+
+
+def _load_supernet_state(path: str) -> dict:
+    """The super-net weights and the number of finished epochs of a ``lightning_nas fit`` checkpoint."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise ConfigError(f"model.finetune.checkpoint: {path} does not exist; give a checkpoint written by lightning_nas fit") from None
+    prefix = "supernet."
+    weights = {k[len(prefix) :]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith(prefix)}
+    if not weights or any(k.startswith("views.") for k in weights):
+        raise ConfigError(f"model.finetune.checkpoint: {path} holds no share-all super-net; give a checkpoint of a run without model.sharing")
+    # Lightning stores the 0-based epoch in progress; a checkpoint written at an epoch's end has
+    # finished epoch + 1 epochs (the authors' "cutoff epoch").
+    return {"weights": weights, "epochs_trained": checkpoint["epoch"] + 1}

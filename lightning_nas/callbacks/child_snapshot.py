@@ -14,6 +14,11 @@ After each epoch (every ``every_n_epochs``) the callback
 3. logs the summary scalars (:func:`lightning_nas.analysis.evaluation_summary`) to every logger and
    the children's accuracies as one W&B table.
 
+With ``dense_last_steps`` it also evaluates every child after each of the last k training steps
+(history rows of ``kind = "step"``; ``trained_arch`` names the child(ren) trained in that step),
+the mini-batch resolution at which paper A shows interference; fine-tuning runs use it to follow
+GT-Tau step by step.
+
 Its state (the rows so far) is part of every checkpoint, so a resumed run writes a history that
 holds every epoch, identical to the uninterrupted run's. A resumed run gets a new run directory
 (``meta.json`` names the checkpoint), so nothing an earlier run wrote is ever overwritten.
@@ -87,6 +92,11 @@ class ChildSnapshot(L.Callback):
             each child gets before its evaluation when the super-net's ``bn_mode`` is
             ``recalibrate``; unused otherwise. The same fixed batches for every child, epoch and seed.
         run_name: Prefix of the run directory name (default: the search space's name).
+        dense_last_steps: Also evaluate after each of the last k optimiser steps of the run
+            (paper A: 128); when k covers the whole run, the weights before the first step are
+            evaluated too (step 0).
+        dense_every_n_steps: Within that window, evaluate every n-th step (counted back from the
+            last one).
     """
 
     def __init__(
@@ -100,6 +110,8 @@ class ChildSnapshot(L.Callback):
         ground_truth: Optional[GroundTruth] = None,
         recalibration_batches: int = 10,
         run_name: Optional[str] = None,
+        dense_last_steps: int = 0,
+        dense_every_n_steps: int = 1,
     ) -> None:
         if pool_size is not None and pool_size < 2:
             raise ConfigError(f"snapshot.pool_size must be >= 2 or null, got {pool_size}")
@@ -108,6 +120,9 @@ class ChildSnapshot(L.Callback):
         if pool_sampling == "stratified" and (ground_truth is None or ground_truth.partial):
             raise ConfigError("snapshot.pool_sampling: stratified needs snapshot.ground_truth covering the whole space")
         self.pool_size, self.pool_seed, self.pool_sampling, self.pool_unique = pool_size, pool_seed, pool_sampling, pool_unique
+        if dense_last_steps < 0 or dense_every_n_steps < 1:
+            raise ConfigError("snapshot.dense_last_steps must be >= 0 and snapshot.dense_every_n_steps >= 1")
+        self.dense_last_steps, self.dense_every_n_steps = dense_last_steps, dense_every_n_steps
         self.eval_batch_size, self.every_n_epochs = eval_batch_size, every_n_epochs
         self.ground_truth, self.recalibration_batches, self.run_name = ground_truth, recalibration_batches, run_name
         self.rows: list[tuple] = []
@@ -178,6 +193,9 @@ class ChildSnapshot(L.Callback):
             "seed": pl_module.sampling_seed,
             "sampling": pl_module.hparams["sampling"],
             "optimization": pl_module.hparams["optimization"],
+            "sharing": pl_module.hparams.get("sharing"),
+            "finetune": pl_module.hparams.get("finetune"),
+            "dense": {"last_steps": self.dense_last_steps, "every_n_steps": self.dense_every_n_steps},
             "bn_mode": supernet.bn_mode,
             "bn": {
                 **describe_bn(supernet, supernet.bn_mode),
@@ -202,19 +220,41 @@ class ChildSnapshot(L.Callback):
         last = trainer.max_epochs is not None and epoch >= trainer.max_epochs
         if epoch % self.every_n_epochs and not last:
             return
-        accuracy, loss = self._evaluate(trainer, pl_module, f"epoch {epoch}")
-        previous = self._previous_accuracy()
+        accuracy, loss = self._record(trainer, pl_module, "epoch", epoch, f"epoch {epoch}")
+        if trainer.is_global_zero:
+            self._log_table(trainer, epoch, accuracy, loss)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_step == 0 and self._dense_at(trainer, 0):
+            self._record(trainer, pl_module, "step", trainer.current_epoch, "step 0")
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        step = trainer.global_step
+        if self._dense_at(trainer, step):
+            self._record(trainer, pl_module, "step", trainer.current_epoch + 1, f"step {step}")
+
+    def _dense_at(self, trainer: L.Trainer, step: int) -> bool:
+        if not self.dense_last_steps:
+            return False
+        remaining = int(trainer.estimated_stepping_batches) - step
+        return 0 <= remaining < self.dense_last_steps + (step == 0) and remaining % self.dense_every_n_steps == 0
+
+    def _record(self, trainer: L.Trainer, pl_module: L.LightningModule, kind: str, epoch: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+        """Evaluate every child, append the rows, log the summary and rewrite the history."""
+        accuracy, loss = self._evaluate(trainer, pl_module, what)
+        previous = self._previous_accuracy(kind)
         step = trainer.global_step
         trained = " ".join(pl_module.space.label(a) for a in pl_module.archs_at(step - 1)) if step > 0 else ""
         self.rows.extend(
-            ("epoch", epoch, step, label, index, float(acc), float(lo), trained)
+            (kind, epoch, step, label, index, float(acc), float(lo), trained)
             for label, index, acc, lo in zip(self.labels, self.indices, accuracy, loss)
         )
         summary = evaluation_summary(accuracy, previous, self.gt, self.space_gt)
-        pl_module.log_dict({f"snapshot/{k}": v for k, v in summary.items()}, on_epoch=True, rank_zero_only=True)
+        prefix = "snapshot" if kind == "epoch" else "dense"
+        pl_module.log_dict({f"{prefix}/{k}": v for k, v in summary.items()}, on_epoch=kind == "epoch", rank_zero_only=True)
         if trainer.is_global_zero:
             write_history(self.run_dir, self.rows)
-            self._log_table(trainer, epoch, accuracy, loss)
+        return accuracy, loss
 
     def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, what: str) -> tuple[np.ndarray, np.ndarray]:
         """Accuracy and loss of every child in ``self.indices``. With several processes each rank
@@ -262,11 +302,11 @@ class ChildSnapshot(L.Callback):
         both = np.concatenate([gathered[rank, :, : len(share)] for rank, share in enumerate(shares)], axis=1)
         return both[0], both[1]
 
-    def _previous_accuracy(self) -> Optional[np.ndarray]:
-        epochs = [row for row in self.rows if row[0] == "epoch"]
-        if not epochs:
+    def _previous_accuracy(self, kind: str) -> Optional[np.ndarray]:
+        rows = [row for row in self.rows if row[0] == kind]
+        if not rows:
             return None
-        return np.array([row[5] for row in epochs[-len(self.labels) :]])
+        return np.array([row[5] for row in rows[-len(self.labels) :]])
 
     def _log_table(self, trainer: L.Trainer, epoch: int, accuracy: np.ndarray, loss: np.ndarray) -> None:
         for logger in trainer.loggers:

@@ -1,0 +1,304 @@
+"""Partial weight sharing (paper A §4.2): which children share which tensors.
+
+A *sharing* maps every child to a *view*, a copy of the super-net, and says which tensors are
+private to a view. Tensors that are not private are one object shared by all views (tied, not
+copied), so a single optimiser over the unique parameters gives every private tensor its own
+momentum buffer and never touches the private tensors of a child that is not trained (their
+gradient is ``None``), and every private BN keeps its own running statistics: the per-child state
+the authors save and restore on every child switch, without any swapping.
+
+- :class:`GroupSharing`: m groups, each a separate super-net (all tensors private to the group).
+  ``groups = 64`` is standalone training of every child (paper A's ground truth).
+- :class:`NameSharing`: per-child copies of the tensors selected by patterns (paper A's
+  name-based ablations: BN unshared, conv unshared, the third edge unshared, only convs shared).
+- :class:`PrefixSharing`: the stem and the first k cells shared, everything after them private.
+
+All views start from the same weights (the authors' ``main()`` re-seeds before every group).
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+from pathlib import Path
+from typing import Any, Hashable, Literal, Sequence, Union
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
+
+from lightning_nas.errors import ConfigError
+from lightning_nas.spaces.base import Arch, SearchSpace
+from lightning_nas.supernet.base import SuperNet
+
+
+class Sharing:
+    """How children share tensors; subclasses are the config choices of ``model.sharing``."""
+
+    #: Whether every view is trained at every step (separate super-nets trained side by side) or
+    #: one child per step (one super-net with some per-child tensors).
+    trains_all_views: bool = False
+
+    def views(self, space: SearchSpace) -> list[int]:
+        """The view (copy) of every child, in index order."""
+        raise NotImplementedError
+
+    def is_private(self, name: str, module: nn.Module) -> bool:
+        """Whether tensor ``name`` (qualified name) of ``module`` (its owner) is private to a view."""
+        raise NotImplementedError
+
+
+class GroupSharing(Sharing):
+    """m groups of children, each group a separate super-net trained on the whole training set.
+
+    Every step trains one child of every group on the same mini-batch (all groups in one batched
+    pass), each group picking its child with ``model.sampling`` among its own members in index
+    order. That is exactly m separate super-nets trained one after another with the same data
+    order, as the authors do, in one run.
+
+    Args:
+        groups: m; 64 trains every child alone (the ground truth).
+        partition: ``random`` (the authors' ``[i % m for i in range(n)]`` shuffled by a seeded
+            generator), ``similar`` (contiguous blocks in index order: children with the same first
+            choices together), or the path of a text file with one group id per child (index order),
+            e.g. ``../shared/data/paper_a/partition_stable_16.txt``.
+        partition_seed: Seed of the random partition. The authors shuffle with
+            ``np.random.RandomState(42)``; ``rng`` here is a different generator, so the partition
+            differs from theirs: pass their file to reproduce it exactly.
+    """
+
+    trains_all_views = True
+
+    def __init__(self, groups: int, partition: Union[Literal["random", "similar"], str] = "random", partition_seed: int = 42):
+        if groups < 1:
+            raise ConfigError(f"model.sharing.groups must be >= 1, got {groups}")
+        self.groups, self.partition, self.partition_seed = groups, partition, partition_seed
+
+    def views(self, space: SearchSpace) -> list[int]:
+        n, m = len(space), self.groups
+        if m > n:
+            raise ConfigError(f"model.sharing.groups: {m} groups for {n} children; use at most {n}")
+        if self.partition == "similar":
+            if n % m:
+                raise ConfigError(f"model.sharing.groups: {n} children do not split into {m} equal blocks")
+            return [i // (n // m) for i in range(n)]
+        if self.partition == "random":
+            return np.random.default_rng(self.partition_seed).permutation([i % m for i in range(n)]).tolist()
+        return self._from_file(Path(self.partition), n, m)
+
+    @staticmethod
+    def _from_file(path: Path, n: int, m: int) -> list[int]:
+        if not path.is_file():
+            raise ConfigError(f"model.sharing.partition: {path} is not a file; give random, similar or a file with one group id per child")
+        ids = [int(line) for line in path.read_text().split()]
+        if len(ids) != n or sorted(set(ids)) != list(range(m)):
+            raise ConfigError(f"model.sharing.partition: {path} must hold {n} group ids covering 0..{m - 1} (it has {len(ids)} ids, groups {sorted(set(ids))[:5]}...)")
+        return ids
+
+    def is_private(self, name: str, module: nn.Module) -> bool:
+        return True
+
+
+class NameSharing(Sharing):
+    """One super-net, trained one child per step, with per-child copies of some tensors.
+
+    A tensor is described as ``"<ModuleType>:<qualified name>"`` (e.g.
+    ``"BatchNorm2d:cells.0.edges.1.1.3.running_mean"``); it is private when it matches a pattern of
+    ``private`` and none of ``shared`` (``fnmatch`` patterns). Paper A's ablations:
+
+    - BN unshared: ``private: ["BatchNorm2d:*"]`` (running statistics and the stem's affine BN);
+    - conv unshared: ``private: ["Conv2d:*"]``;
+    - third edge unshared: ``private: ["*:cells.*.edges.2.*"]``;
+    - only convs shared: ``private: ["*"], shared: ["Conv2d:*"]``;
+    - only the stem and convs shared: ``private: ["*"], shared: ["Conv2d:*", "*:stem_layers.*"]``.
+    """
+
+    def __init__(self, private: Sequence[str], shared: Sequence[str] = ()):
+        if not private:
+            raise ConfigError("model.sharing.private: give at least one pattern (e.g. 'BatchNorm2d:*')")
+        self.private, self.shared = list(private), list(shared)
+
+    def views(self, space: SearchSpace) -> list[int]:
+        return list(range(len(space)))
+
+    def is_private(self, name: str, module: nn.Module) -> bool:
+        described = f"{type(module).__name__}:{name}"
+        matches = lambda patterns: any(fnmatch.fnmatchcase(described, p) for p in patterns)  # noqa: E731
+        return matches(self.private) and not matches(self.shared)
+
+
+class PrefixSharing(NameSharing):
+    """Share the stem and the first ``shared_cells`` cells; every later cell and the classifier are
+    private to each child (the authors' ``generate_unshared_mask("prefix", k)``).
+
+    Args:
+        shared_cells: k, from 0 (only the stem shared) to the number of cells (only the classifier
+            private).
+    """
+
+    def __init__(self, shared_cells: int):
+        if shared_cells < 0:
+            raise ConfigError(f"model.sharing.shared_cells must be >= 0, got {shared_cells}")
+        self.shared_cells = shared_cells
+        super().__init__(["*"], ["*:stem_layers.*", *(f"*:cells.{i}.*" for i in range(shared_cells))])
+
+
+class SharedWeights(SuperNet):
+    """The children of ``base.space`` on views of ``base`` tied where ``sharing`` shares.
+
+    ``views[v]`` is a complete super-net; child ``c`` runs on ``views[view_of[c]]``. The stage
+    keys add the view wherever a stage uses private tensors, so the all-children evaluation still
+    computes a stage once for children that share it (the stem of every prefix-sharing child).
+    """
+
+    def __init__(self, base: SuperNet, sharing: Sharing) -> None:
+        super().__init__()
+        self.space, self.bn_mode, self.sharing = base.space, base.bn_mode, sharing
+        self.view_of = sharing.views(base.space)
+        self.views = nn.ModuleList([base] + [copy.deepcopy(base) for _ in range(max(self.view_of))])
+        owners = dict(base.named_modules())
+        names = [name for name, _ in [*base.named_parameters(), *base.named_buffers()]]
+        private = {name for name in names if sharing.is_private(name, owners[name.rpartition(".")[0]])}
+        if not private and len(self.views) > 1:
+            raise ConfigError("model.sharing: no tensor matches the private patterns; check the names with model.named_parameters()")
+        self._shared_names = [name for name in names if name not in private]
+        self._tie_shared()
+        self._private = [[p for name, p in view.named_parameters(remove_duplicate=False) if name in private] for view in self.views]
+        self._stage_view = [self._canonical_views(i) for i in range(base.num_stages)]
+
+    def _tie_shared(self) -> None:
+        """Make every view hold view 0's objects for the shared tensors."""
+        for name in self._shared_names:
+            path, _, attr = name.rpartition(".")
+            tensor = _get(self.views[0], name)
+            for view in self.views[1:]:
+                module = view.get_submodule(path)
+                if attr in module._parameters:
+                    module._parameters[attr] = tensor
+                else:
+                    module._buffers[attr] = tensor
+
+    def _apply(self, fn, recurse=True):
+        # Moving buffers between devices replaces each module's buffer by a new tensor, which
+        # would silently untie shared BN statistics: tie them again afterwards.
+        result = super()._apply(fn, recurse)
+        self._tie_shared()
+        return result
+
+    def _canonical_views(self, stage: int) -> list[int]:
+        """For every view, the first view that holds the very same tensors in ``stage``."""
+        first: dict[tuple, int] = {}
+        canonical = []
+        for v, view in enumerate(self.views):
+            modules = [view.get_submodule(name) for name in view.stage_modules(stage)]
+            signature = tuple(id(t) for m in modules for t in [*m.parameters(), *m.buffers()])
+            canonical.append(first.setdefault(signature, v))
+        return canonical
+
+    @property
+    def num_stages(self) -> int:
+        return self.views[0].num_stages
+
+    def view(self, arch: Arch) -> int:
+        return self.view_of[self.space.index(arch)]
+
+    def stage_keys(self, arch: Arch) -> tuple[Hashable, ...]:
+        v = self.view(arch)
+        return tuple((key, views[v]) for key, views in zip(self.views[0].stage_keys(arch), self._stage_view))
+
+    def stage_modules(self, index: int) -> tuple[str, ...]:
+        return tuple(f"views.{v}.{name}" for v in range(len(self.views)) for name in self.views[v].stage_modules(index))
+
+    def run_stage(self, index: int, state: Any, arch: Arch) -> Any:
+        return self.views[self._stage_view[index][self.view(arch)]].run_stage(index, state, arch)
+
+    def private_parameters(self, view: int) -> list[nn.Parameter]:
+        """The parameters private to ``view``."""
+        return self._private[view]
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """The parameters every view shares."""
+        return [p for name, p in self.views[0].named_parameters() if name in self._shared_names]
+
+    def forward_views(self, x: Tensor, archs: Sequence[Arch]) -> Tensor:
+        """Logits ``[len(archs), batch, classes]`` of children on *distinct* views, each on the same
+        images, in one batched pass.
+
+        Every stage runs once per distinct stage key: the views that choose the same op run it as
+        one ``vmap`` over their stacked tensors, which is the same arithmetic as running each view
+        alone (up to float reassociation in the batched kernels). BN running statistics are
+        updated in the stacked copies and written back to each view.
+        """
+        views = [self.view(arch) for arch in archs]
+        if len(set(views)) != len(views):
+            raise ValueError("forward_views needs children on distinct views")
+        stage_runner = _StageRunner(self.views[0])
+        state: Any = None  # batched state: a pytree of tensors with a leading view dimension
+        for index in range(self.num_stages):
+            branches: dict[Hashable, list[int]] = {}
+            for position, arch in enumerate(archs):
+                branches.setdefault(self.views[0].stage_keys(arch)[index], []).append(position)
+            outputs, order = [], []
+            for positions in branches.values():
+                outputs.append(self._run_batched(stage_runner, index, state, x, [views[p] for p in positions], archs[positions[0]], positions))
+                order += positions
+            inverse = torch.as_tensor(np.argsort(order), device=x.device)
+            state = _cat_in_order(outputs, inverse)
+        return state
+
+    def _run_batched(self, runner: "_StageRunner", index: int, state: Any, x: Tensor, views: list[int], arch: Arch, positions: list[int]) -> Any:
+        names = [
+            f"{module}.{name}"
+            for module in self.views[0].stage_modules(index)
+            for name, _ in [*self.views[0].get_submodule(module).named_parameters(), *self.views[0].get_submodule(module).named_buffers()]
+        ]
+        tensors = {name: torch.stack([_get(self.views[v], name) for v in views]) for name in names}
+        if state is None:
+            inputs, in_dims = x, None
+        else:
+            selector = torch.as_tensor(positions, device=x.device)
+            inputs, in_dims = tree_map(lambda t: t.index_select(0, selector), state), 0
+        out = vmap(lambda params, s: runner(params, index, s, arch), in_dims=(0, in_dims))(tensors, inputs)
+        if self.training:
+            with torch.no_grad():
+                for name, stacked in tensors.items():
+                    if name.rpartition(".")[2] in _BN_BUFFERS:
+                        torch._foreach_copy_([_get(self.views[v], name) for v in views], list(stacked.unbind(0)))
+        return out
+
+
+_BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+class _StageRunner:
+    """Calls ``net.run_stage`` with substituted tensors (``functional_call`` needs a ``forward``)."""
+
+    def __init__(self, net: SuperNet) -> None:
+        self.module = _RunStage(net)
+
+    def __call__(self, tensors: dict[str, Tensor], index: int, state: Any, arch: Arch) -> Any:
+        return functional_call(self.module, {f"net.{k}": t for k, t in tensors.items()}, (index, state, arch))
+
+
+class _RunStage(nn.Module):
+    def __init__(self, net: SuperNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, index: int, state: Any, arch: Arch) -> Any:
+        return self.net.run_stage(index, state, arch)
+
+
+def _get(module: nn.Module, name: str) -> Tensor:
+    path, _, attr = name.rpartition(".")
+    return getattr(module.get_submodule(path), attr)
+
+
+def _cat_in_order(outputs: list[Any], inverse: Tensor) -> Any:
+    """Concatenate branch outputs (pytrees with a leading view dimension) and restore the order."""
+    leaves = [tree_flatten(out) for out in outputs]
+    spec = leaves[0][1]
+    merged = [torch.cat(parts).index_select(0, inverse) for parts in zip(*(flat for flat, _ in leaves))]
+    return tree_unflatten(merged, spec)
