@@ -3,15 +3,16 @@
 ``history.csv`` is a long table, one row per child per evaluation:
 
 =============  ===========================================================================
-``kind``       ``epoch`` (after a training epoch)
-``epoch``      training epochs completed (1 = after the first epoch)
+``kind``       ``epoch`` (after a training epoch) or ``step`` (dense validation after a step)
+``epoch``      training epochs completed (1 = after the first epoch); for ``step`` rows the
+               epoch in progress
 ``step``       optimizer steps completed (Lightning's ``global_step``)
 ``arch``       the child's label (``"434"``, or a benchmark's arch string)
 ``arch_index`` the child's index in the space's canonical order
 ``accuracy``   top-1 accuracy on the evaluation split, a fraction in [0, 1]
 ``loss``       mean cross-entropy on the evaluation split
 ``trained_arch`` label of the child trained by the last mini-batch before this evaluation (several
-               children, e.g. FairNAS's, space-separated)
+               children, e.g. FairNAS's or one per group with group sharing, space-separated)
 =============  ===========================================================================
 
 Every write replaces the whole file through a temporary file and ``os.replace``, so a crash leaves

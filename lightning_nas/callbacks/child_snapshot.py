@@ -217,7 +217,7 @@ class ChildSnapshot(L.Callback):
     # -- the snapshot ----------------------------------------------------------------------------
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
-        last = trainer.max_epochs is not None and epoch >= trainer.max_epochs
+        last = epoch >= trainer.max_epochs if (trainer.max_epochs or -1) > 0 else trainer.global_step >= trainer.max_steps > 0
         if epoch % self.every_n_epochs and not last:
             return
         accuracy, loss = self._record(trainer, pl_module, "epoch", epoch, f"epoch {epoch}")
@@ -250,9 +250,12 @@ class ChildSnapshot(L.Callback):
             for label, index, acc, lo in zip(self.labels, self.indices, accuracy, loss)
         )
         summary = evaluation_summary(accuracy, previous, self.gt, self.space_gt)
-        prefix = "snapshot" if kind == "epoch" else "dense"
-        pl_module.log_dict({f"{prefix}/{k}": v for k, v in summary.items()}, on_epoch=kind == "epoch", rank_zero_only=True)
+        if kind == "epoch":
+            pl_module.log_dict({f"snapshot/{k}": v for k, v in summary.items()}, on_epoch=True, rank_zero_only=True)
         if trainer.is_global_zero:
+            if kind == "step":  # also before the first step, where Lightning's self.log is not allowed
+                for logger in trainer.loggers:
+                    logger.log_metrics({f"dense/{k}": v for k, v in summary.items()}, step=step)
             write_history(self.run_dir, self.rows)
         return accuracy, loss
 

@@ -1,0 +1,84 @@
+"""Dense validation rows, fine-tuning from a super-net checkpoint, and the ground-truth table,
+through the real CLI on the smoke overlay (2 epochs x 2 batches)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import CONFIGS, fit
+from lightning_nas.analysis import accuracy_matrix, load_history, load_meta
+from lightning_nas.errors import ConfigError
+from lightning_nas.groundtruth import GroundTruth
+from lightning_nas.gt_table import ground_truth_table, main as gt_table_main
+from lightning_nas.module import cosine_lr
+from lightning_nas.spaces import PaperASpace
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_dense_validation_rows_cover_the_last_steps_with_the_trained_child(tmp_path):
+    run = fit(tmp_path, "--snapshot.dense_last_steps", "3")
+    history = load_history(run)
+    dense = history[history["kind"] == "step"]
+    assert sorted(dense["step"].unique()) == [2, 3, 4]  # 4 steps in all
+    assert dense.groupby("step")["arch"].nunique().eq(64).all()
+    # round robin: step s trained child s - 1
+    space = PaperASpace()
+    for step, rows in dense.groupby("step"):
+        assert set(rows["trained_arch"]) == {space.label(space.arch(step - 1))}
+    # the dense evaluation after the last step equals the epoch evaluation after it
+    last = dense[dense["step"] == 4].set_index("arch")["accuracy"]
+    epoch = history[(history["kind"] == "epoch") & (history["epoch"] == 2)].set_index("arch")["accuracy"]
+    pd.testing.assert_series_equal(last, epoch)
+    assert load_meta(run)["dense"] == {"last_steps": 3, "every_n_steps": 1}
+
+
+def test_fine_tuning_starts_every_child_from_the_super_net(tmp_path):
+    supernet_run = fit(tmp_path / "supernet")
+    (checkpoint,) = (supernet_run / "checkpoints").glob("*.ckpt")
+    run = fit(
+        tmp_path / "finetune",
+        "--model.finetune.checkpoint", str(checkpoint),
+        "--trainer.max_epochs", "-1",
+        "--trainer.max_steps", "4",
+        config=CONFIGS / "paper_a" / "finetune.yaml",
+    )
+    history = load_history(run)
+    steps = accuracy_matrix(history, kind="step")
+    assert steps.index.tolist() == [0, 2, 4]  # every 2nd step, and the start
+    # before any fine-tuning step every child is the super-net's child: same accuracies as the
+    # super-net's last evaluation
+    final = accuracy_matrix(load_history(supernet_run)).iloc[-1]
+    np.testing.assert_array_equal(steps.loc[0].to_numpy(), final.to_numpy())
+    meta = load_meta(run)
+    assert meta["finetune"] == {"checkpoint": str(checkpoint)}
+    assert meta["sharing"]["groups"] == 64
+    # the constant learning rate is the cosine value after the checkpoint's 2 epochs of 200
+    lr = meta["optimization"]
+    assert lr["schedule_epochs"] == 200
+    assert pytest.approx(cosine_lr(2, 200, lr["lr"], lr["lr_min"])) == 0.024998
+
+
+def test_fine_tuning_rejects_a_missing_checkpoint_and_shared_children(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        fit(tmp_path, "--model.finetune.checkpoint", str(tmp_path / "none.ckpt"), config=CONFIGS / "paper_a" / "finetune.yaml")
+    with pytest.raises(ConfigError, match="one group per child"):
+        fit(tmp_path, "--model.finetune.checkpoint", "x.ckpt", "--model.sharing", "null", config=CONFIGS / "paper_a" / "finetune.yaml")
+
+
+def test_ground_truth_table_from_standalone_runs(tmp_path):
+    runs = [fit(tmp_path, "--seed_everything", str(seed), config=CONFIGS / "paper_a" / "ground_truth.yaml") for seed in (1, 2)]
+    table = ground_truth_table(runs)
+    assert table.columns.tolist() == ["arch", "accuracy", "std", "seed1", "seed2"]
+    assert table["arch"].tolist() == PaperASpace().labels()
+    np.testing.assert_allclose(table["accuracy"], (table["seed1"] + table["seed2"]) / 2)
+    final = accuracy_matrix(load_history(runs[0])).iloc[-1]
+    np.testing.assert_array_equal(table["seed1"].to_numpy(), final.to_numpy())
+    out = tmp_path / "gt.csv"
+    gt_table_main([str(out), *map(str, runs)])
+    loaded = GroundTruth(str(out)).load(PaperASpace(), ["111", "444"])
+    np.testing.assert_allclose(loaded, table.set_index("arch").loc[["111", "444"], "accuracy"])
+    with pytest.raises(SystemExit, match="two runs with seed 1"):
+        gt_table_main([str(out), str(runs[0]), str(runs[0])])
