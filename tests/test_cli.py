@@ -99,7 +99,11 @@ NB201_SMOKE = ["--model.supernet.init_args.channels", "4", "--model.supernet.ini
 )
 def test_every_config_runs_under_the_smoke_overlay(tmp_path, config, monkeypatch, one_torch_thread):
     if not config.startswith("nb201/"):
-        run = fit(tmp_path, config=CONFIGS / config)
+        args = []
+        if config == "paper_a/finetune.yaml":  # fine-tunes a super-net: make one first
+            (checkpoint,) = (fit(tmp_path / "supernet") / "checkpoints").glob("*.ckpt")
+            args = ["--model.finetune.checkpoint", str(checkpoint)]
+        run = fit(tmp_path, *args, config=CONFIGS / config)
         history = load_history(run)
         assert history.groupby("epoch")["arch"].nunique().eq(len(load_meta(run)["children"])).all()
         return

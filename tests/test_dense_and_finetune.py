@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from conftest import CONFIGS, fit
 from lightning_nas.analysis import accuracy_matrix, load_history, load_meta
-from lightning_nas.errors import ConfigError
 from lightning_nas.groundtruth import GroundTruth
 from lightning_nas.gt_table import ground_truth_table, main as gt_table_main
 from lightning_nas.module import cosine_lr
@@ -43,6 +43,8 @@ def test_fine_tuning_starts_every_child_from_the_super_net(tmp_path):
         "--model.finetune.checkpoint", str(checkpoint),
         "--trainer.max_epochs", "-1",
         "--trainer.max_steps", "4",
+        "--snapshot.dense_last_steps", "4",
+        "--snapshot.dense_every_n_steps", "2",
         config=CONFIGS / "paper_a" / "finetune.yaml",
     )
     history = load_history(run)
@@ -55,21 +57,29 @@ def test_fine_tuning_starts_every_child_from_the_super_net(tmp_path):
     meta = load_meta(run)
     assert meta["finetune"] == {"checkpoint": str(checkpoint)}
     assert meta["sharing"]["groups"] == 64
-    # the constant learning rate is the cosine value after the checkpoint's 2 epochs of 200
-    lr = meta["optimization"]
-    assert lr["schedule_epochs"] == 200
-    assert pytest.approx(cosine_lr(2, 200, lr["lr"], lr["lr_min"])) == 0.024998
+    # a fresh SGD at the constant cosine learning rate after the checkpoint's 2 epochs (of 200)
+    (finetuned,) = (run / "checkpoints").glob("*.ckpt")
+    opt = meta["optimization"]
+    state = torch.load(finetuned, map_location="cpu", weights_only=False)["optimizer_states"][0]
+    assert state["param_groups"][0]["lr"] == pytest.approx(cosine_lr(2, 200, opt["lr"], opt["lr_min"]))
 
 
-def test_fine_tuning_rejects_a_missing_checkpoint_and_shared_children(tmp_path):
-    with pytest.raises(ConfigError, match="does not exist"):
-        fit(tmp_path, "--model.finetune.checkpoint", str(tmp_path / "none.ckpt"), config=CONFIGS / "paper_a" / "finetune.yaml")
-    with pytest.raises(ConfigError, match="one group per child"):
-        fit(tmp_path, "--model.finetune.checkpoint", "x.ckpt", "--model.sharing", "null", config=CONFIGS / "paper_a" / "finetune.yaml")
+def test_fine_tuning_rejects_a_missing_checkpoint_and_shared_children(tmp_path, capsys):
+    for args, message in [
+        (["--model.finetune.checkpoint", str(tmp_path / "none.ckpt")], "none.ckpt does not exist"),
+        (["--model.finetune.checkpoint", "x.ckpt", "--model.sharing", "null"], "one group per child"),
+    ]:
+        with pytest.raises(SystemExit):
+            fit(tmp_path, *args, config=CONFIGS / "paper_a" / "finetune.yaml")
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_ground_truth_table_from_standalone_runs(tmp_path):
-    runs = [fit(tmp_path, "--seed_everything", str(seed), config=CONFIGS / "paper_a" / "ground_truth.yaml") for seed in (1, 2)]
+    runs = [
+        fit(tmp_path, "--seed_everything", str(seed), "--trainer.max_epochs", "1", config=CONFIGS / "paper_a" / "ground_truth.yaml")
+        for seed in (1, 2)
+    ]
     table = ground_truth_table(runs)
     assert table.columns.tolist() == ["arch", "accuracy", "std", "seed1", "seed2"]
     assert table["arch"].tolist() == PaperASpace().labels()
