@@ -40,7 +40,8 @@ class MaxPool3x3(nn.MaxPool2d):
         super().__init__(3, stride=1, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.device.type != "cpu" or x.dim() != 4:
+        # not under vmap (batched training of group-sharing views), which cannot query layouts
+        if x.device.type != "cpu" or x.dim() != 4 or torch._C._functorch.is_batchedtensor(x):
             return super().forward(x)
         layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
         return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous(memory_format=layout)
