@@ -19,6 +19,13 @@ same thread count, alternating the two sides, so the ratios survive a slower or 
   and of the module's hooks and logging, nothing else. A step is the time from one batch being
   ready to the next, so data loading and host-to-device copies are inside it.
 
+- ``batched_train_speedup``: 64 children trained alone one after another (each its own copy and
+  SGD, the standalone ground truth's naive loop) over the same 64 trained side by side in one
+  batched step (:class:`~lightning_nas.supernet.sharing.GroupSharing` with 64 groups, as
+  ``configs/paper_a/ground_truth.yaml`` does); both on the same batch. The batched step pays off
+  where many small kernels leave a GPU idle; on a CPU, which is busy with one child's kernels, it is
+  expected near 1. ``batched_training.max_weight_difference`` shows both end with the same weights.
+
 The JSON also holds the raw timings, throughputs (images per second; for evaluation, child-images
 per second), the peak memory and the machine. ``docs/benchmarks.md`` has results and profiles.
 """
@@ -52,6 +59,7 @@ from lightning_nas.module import Optimization, SuperNetModule
 from lightning_nas.spaces.base import Arch
 from lightning_nas.supernet.base import SuperNet
 from lightning_nas.supernet.paper_a import PaperASuperNet
+from lightning_nas.supernet.sharing import GroupSharing, SharedWeights
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,8 @@ class BenchConfig:
         channels_last: Train and evaluate with channels-last weights (see :class:`SuperNetModule`).
         precision: Lightning precision of the training comparison (the plain loop uses the same
             autocast); evaluation runs under the same autocast.
+        batched_steps: Timed steps of each side of the batched-training comparison (64 children
+            per step, so few are enough).
     """
 
     channels: int = 16
@@ -89,11 +99,12 @@ class BenchConfig:
     eval_groups: int = 4
     channels_last: bool = False
     precision: str = "32-true"
+    batched_steps: int = 2
 
 
 #: ``--quick``: a net and data small enough for a test, a few seconds in all; timings meaningless.
 QUICK = BenchConfig(channels=4, cells=1, image_size=8, batch_size=16, eval_images=32, eval_batch_size=32,
-                    steps=3, warmup=1, repeats=1, eval_repeats=1, eval_groups=2)
+                    steps=3, warmup=1, repeats=1, eval_repeats=1, eval_groups=2, batched_steps=1)
 
 
 def _sync(device: torch.device) -> None:
@@ -309,6 +320,60 @@ def bench_training(config: BenchConfig, device: torch.device) -> dict:
     }
 
 
+# -- batched standalone training -----------------------------------------------------------------
+def bench_batched_training(config: BenchConfig, device: torch.device) -> dict:
+    """Sequential vs batched training of paper A's 64 children, each alone, on the same batch."""
+    base = _supernet(config, device)
+    sharing = GroupSharing(len(base.space), "similar")  # view v = child v
+    archs = list(base.space.enumerate())
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(config.batch_size, 3, config.image_size, config.image_size, generator=generator).to(device)
+    y = torch.randint(0, 10, (config.batch_size,), generator=generator).to(device)
+    sgd = lambda params: torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=1e-3)  # noqa: E731
+    alone = [copy.deepcopy(base) for _ in archs]
+    alone_opts = [sgd(net.parameters()) for net in alone]
+    batched = SharedWeights(copy.deepcopy(base), sharing)
+    batched_opt = sgd(batched.parameters())
+
+    def sequential() -> None:
+        for net, opt, arch in zip(alone, alone_opts, archs):
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(net(x, arch), y).backward()
+            opt.step()
+
+    def side_by_side() -> None:
+        batched_opt.zero_grad(set_to_none=True)
+        logits = batched.forward_views(x, archs)
+        torch.stack([F.cross_entropy(child, y) for child in logits]).sum().backward()
+        batched_opt.step()
+
+    times: dict[str, list[float]] = {"sequential": [], "batched": []}
+    for repeat in range(config.batched_steps + 1):  # the first round warms up
+        for name, step in (("sequential", sequential), ("batched", side_by_side)):
+            _sync(device)
+            start = time.perf_counter()
+            step()
+            _sync(device)
+            if repeat:
+                times[name].append(time.perf_counter() - start)
+    difference = max(
+        (a - b).abs().max().item()
+        for net, view in zip(alone, batched.views)
+        for a, b in zip(net.state_dict().values(), view.state_dict().values())
+        if a.is_floating_point()
+    )
+    sequential_s, batched_s = statistics.median(times["sequential"]), statistics.median(times["batched"])
+    return {
+        "children": len(archs),
+        "sequential_step_s": sequential_s,
+        "batched_step_s": batched_s,
+        "sequential_child_images_per_s": len(archs) * config.batch_size / sequential_s,
+        "batched_child_images_per_s": len(archs) * config.batch_size / batched_s,
+        "max_weight_difference": difference,
+        "peak_memory_mb": _peak_memory_mb(device),
+    }
+
+
 # -- the command -----------------------------------------------------------------------------------
 def _cpu_name() -> str:
     try:
@@ -336,12 +401,15 @@ def run(config: BenchConfig, device: torch.device) -> dict:
     """Every measurement and its ratios, as one JSON-ready dict."""
     evaluation = bench_evaluation(config, device)
     training = bench_training(config, device)
+    batched = bench_batched_training(config, device)
     return {
         "eval_speedup": evaluation["naive_s"] / evaluation["fast_s"],
         "step_overhead": statistics.median(training["step_overhead_per_repeat"]),
+        "batched_train_speedup": batched["sequential_step_s"] / batched["batched_step_s"],
         "evaluation": evaluation,
         "training": training,
-        "peak_memory_mb": max(evaluation["peak_memory_mb"], training["peak_memory_mb"]),
+        "batched_training": batched,
+        "peak_memory_mb": max(evaluation["peak_memory_mb"], training["peak_memory_mb"], batched["peak_memory_mb"]),
         "config": asdict(config),
         "machine": _machine(device),
     }
@@ -372,7 +440,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     config = QUICK if args.quick else BenchConfig()
     config = replace(config, **{k: v for k, v in vars(args).items() if k in asdict(config) and v is not None})
     if min(config.channels, config.cells, config.batch_size, config.eval_images, config.eval_batch_size,
-           config.steps, config.repeats, config.eval_repeats, config.eval_groups) < 1 or config.warmup < 0:
+           config.steps, config.repeats, config.eval_repeats, config.eval_groups, config.batched_steps) < 1 or config.warmup < 0:
         _parser().error("sizes, steps and repeats must be >= 1 (warmup >= 0)")
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
@@ -395,9 +463,13 @@ def main(argv: Optional[list[str]] = None) -> None:
         f"training step, batch {training['batch_size']}, median of {training['steps']}:",
         f"  Lightning {training['lightning_step_s'] * 1e3:.1f} ms  plain loop {training['plain_step_s'] * 1e3:.1f} ms  "
         f"({training['lightning_images_per_s']:.0f} images/s, identical weights: {training['same_weights']})",
+        f"64 children trained alone, one step each: sequential {result['batched_training']['sequential_step_s']:.2f} s  "
+        f"batched {result['batched_training']['batched_step_s']:.2f} s  "
+        f"(max weight difference {result['batched_training']['max_weight_difference']:.1e})",
         f"peak memory {result['peak_memory_mb']:.0f} MiB",
         f"eval_speedup  {result['eval_speedup']:.2f}",
         f"step_overhead {result['step_overhead']:.3f}",
+        f"batched_train_speedup {result['batched_train_speedup']:.2f}",
     ]
     print("\n".join(lines))
 

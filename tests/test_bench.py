@@ -1,6 +1,7 @@
 """``lightning_nas-bench --quick --json`` runs end to end and reports every figure; no timings are
 asserted (they depend on the machine), only what must hold: both evaluations agree exactly and
-both training loops end with identical weights."""
+both training loops end with identical weights, and batched standalone training ends where
+training each child alone does."""
 
 from __future__ import annotations
 
@@ -20,5 +21,7 @@ def test_quick_json_has_every_figure(capsys, one_torch_thread):
         assert evaluation[key] > 0
     for key in ("lightning_images_per_s", "plain_images_per_s"):
         assert training[key] > 0
-    assert result["eval_speedup"] > 0 and result["step_overhead"] > 0
+    assert result["eval_speedup"] > 0 and result["step_overhead"] > 0 and result["batched_train_speedup"] > 0
+    batched = result["batched_training"]
+    assert batched["children"] == 64 and batched["max_weight_difference"] < 1e-5
     assert result["config"]["channels"] == 4 and result["machine"]["torch_threads"] == 1
