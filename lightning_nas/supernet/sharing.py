@@ -157,14 +157,15 @@ class SharedWeights(SuperNet):
         super().__init__()
         self.space, self.bn_mode, self.sharing = base.space, base.bn_mode, sharing
         self.view_of = sharing.views(base.space)
-        self.views = nn.ModuleList([base] + [copy.deepcopy(base) for _ in range(max(self.view_of))])
         owners = dict(base.named_modules())
-        names = [name for name, _ in [*base.named_parameters(), *base.named_buffers()]]
-        private = {name for name in names if sharing.is_private(name, owners[name.rpartition(".")[0]])}
-        if not private and len(self.views) > 1:
+        tensors = dict([*base.named_parameters(), *base.named_buffers()])
+        private = {name for name in tensors if sharing.is_private(name, owners[name.rpartition(".")[0]])}
+        if not private and max(self.view_of) > 0:
             raise ConfigError("model.sharing: no tensor matches the private patterns; check the names with model.named_parameters()")
-        self._shared_names = [name for name in names if name not in private]
-        self._tie_shared()
+        self._shared_names = [name for name in tensors if name not in private]
+        # deepcopy's memo hands every copy the shared tensors themselves: tied, and nothing copied twice
+        shared = {id(tensors[name]): tensors[name] for name in self._shared_names}
+        self.views = nn.ModuleList([base] + [copy.deepcopy(base, dict(shared)) for _ in range(max(self.view_of))])
         self._private = [[p for name, p in view.named_parameters(remove_duplicate=False) if name in private] for view in self.views]
         self._stage_view = [self._canonical_views(i) for i in range(base.num_stages)]
 
