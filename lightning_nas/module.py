@@ -309,7 +309,10 @@ def _load_supernet_state(path: str) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except FileNotFoundError:
-        raise ConfigError(f"model.finetune.checkpoint: {path} does not exist; give a checkpoint written by lightning_nas fit") from None
+        raise ConfigError(
+            f"model.finetune.checkpoint: {path} does not exist; pass --model.finetune.checkpoint with a checkpoint "
+            "of a share-all run (lightning_nas fit writes them to <run dir>/checkpoints/)"
+        ) from None
     prefix = "supernet."
     weights = {k[len(prefix) :]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith(prefix)}
     if not weights or any(k.startswith("views.") for k in weights):
