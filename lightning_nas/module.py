@@ -191,12 +191,7 @@ class SuperNetModule(L.LightningModule):
     def _groups(self) -> Optional[list[list[int]]]:
         """The members of every group when groups are trained side by side, else ``None``."""
         net = self.supernet
-        if not (isinstance(net, SharedWeights) and net.sharing.trains_all_views):
-            return None
-        members: dict[int, list[int]] = {}
-        for child, view in enumerate(net.view_of):
-            members.setdefault(view, []).append(child)
-        return [members[view] for view in sorted(members)]
+        return net.members if isinstance(net, SharedWeights) and net.sharing.trains_all_views else None
 
     def archs_at(self, step: int) -> list[Arch]:
         """The children trained at global step ``step`` (identical on every rank and after resume):

@@ -30,6 +30,7 @@ from torch.func import functional_call, vmap
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 from lightning_nas.errors import ConfigError
+from lightning_nas.seeding import rng
 from lightning_nas.spaces.base import Arch, SearchSpace
 from lightning_nas.supernet.base import SuperNet
 
@@ -85,7 +86,7 @@ class GroupSharing(Sharing):
                 raise ConfigError(f"model.sharing.groups: {n} children do not split into {m} equal blocks")
             return [i // (n // m) for i in range(n)]
         if self.partition == "random":
-            return np.random.default_rng(self.partition_seed).permutation([i % m for i in range(n)]).tolist()
+            return rng(self.partition_seed, "partition", m).permutation([i % m for i in range(n)]).tolist()
         return self._from_file(Path(self.partition), n, m)
 
     @staticmethod
@@ -158,7 +159,7 @@ class SharedWeights(SuperNet):
         self.space, self.bn_mode, self.sharing = base.space, base.bn_mode, sharing
         self.view_of = sharing.views(base.space)
         owners = dict(base.named_modules())
-        tensors = dict([*base.named_parameters(), *base.named_buffers()])
+        tensors = dict(_named_tensors(base))
         private = {name for name in tensors if sharing.is_private(name, owners[name.rpartition(".")[0]])}
         if not private and max(self.view_of) > 0:
             raise ConfigError("model.sharing: no tensor matches the private patterns; check the names with model.named_parameters()")
@@ -167,7 +168,18 @@ class SharedWeights(SuperNet):
         shared = {id(tensors[name]): tensors[name] for name in self._shared_names}
         self.views = nn.ModuleList([base] + [copy.deepcopy(base, dict(shared)) for _ in range(max(self.view_of))])
         self._private = [[p for name, p in view.named_parameters(remove_duplicate=False) if name in private] for view in self.views]
+        self._shared = [p for name, p in base.named_parameters() if name not in private]
         self._stage_view = [self._canonical_views(i) for i in range(base.num_stages)]
+        # the qualified names of the parameters and buffers each stage uses (for batched training)
+        self._stage_tensors = [
+            [f"{module}.{name}" for module in base.stage_modules(i) for name, _ in _named_tensors(base.get_submodule(module))]
+            for i in range(base.num_stages)
+        ]
+        members: dict[int, list[int]] = {}
+        for child, view in enumerate(self.view_of):
+            members.setdefault(view, []).append(child)
+        #: The children of every view, in index order (the members of every group).
+        self.members = [members[view] for view in sorted(members)]
 
     def _tie_shared(self) -> None:
         """Make every view hold view 0's objects for the shared tensors."""
@@ -221,7 +233,7 @@ class SharedWeights(SuperNet):
 
     def shared_parameters(self) -> list[nn.Parameter]:
         """The parameters every view shares."""
-        return [p for name, p in self.views[0].named_parameters() if name in self._shared_names]
+        return self._shared
 
     def forward_views(self, x: Tensor, archs: Sequence[Arch]) -> Tensor:
         """Logits ``[len(archs), batch, classes]`` of children on *distinct* views, each on the same
@@ -235,33 +247,29 @@ class SharedWeights(SuperNet):
         views = [self.view(arch) for arch in archs]
         if len(set(views)) != len(views):
             raise ValueError("forward_views needs children on distinct views")
-        stage_runner = _StageRunner(self.views[0])
+        runner = _RunStage(self.views[0])
+        keys = [self.views[0].stage_keys(arch) for arch in archs]
         state: Any = None  # batched state: a pytree of tensors with a leading view dimension
         for index in range(self.num_stages):
             branches: dict[Hashable, list[int]] = {}
-            for position, arch in enumerate(archs):
-                branches.setdefault(self.views[0].stage_keys(arch)[index], []).append(position)
+            for position, key in enumerate(keys):
+                branches.setdefault(key[index], []).append(position)
             outputs, order = [], []
             for positions in branches.values():
-                outputs.append(self._run_batched(stage_runner, index, state, x, [views[p] for p in positions], archs[positions[0]], positions))
+                outputs.append(self._run_batched(runner, index, state, x, [views[p] for p in positions], archs[positions[0]], positions))
                 order += positions
             inverse = torch.as_tensor(np.argsort(order), device=x.device)
             state = _cat_in_order(outputs, inverse)
         return state
 
-    def _run_batched(self, runner: "_StageRunner", index: int, state: Any, x: Tensor, views: list[int], arch: Arch, positions: list[int]) -> Any:
-        names = [
-            f"{module}.{name}"
-            for module in self.views[0].stage_modules(index)
-            for name, _ in [*self.views[0].get_submodule(module).named_parameters(), *self.views[0].get_submodule(module).named_buffers()]
-        ]
-        tensors = {name: torch.stack([_get(self.views[v], name) for v in views]) for name in names}
+    def _run_batched(self, runner: "_RunStage", index: int, state: Any, x: Tensor, views: list[int], arch: Arch, positions: list[int]) -> Any:
+        tensors = {name: torch.stack([_get(self.views[v], name) for v in views]) for name in self._stage_tensors[index]}
         if state is None:
             inputs, in_dims = x, None
         else:
             selector = torch.as_tensor(positions, device=x.device)
             inputs, in_dims = tree_map(lambda t: t.index_select(0, selector), state), 0
-        out = vmap(lambda params, s: runner(params, index, s, arch), in_dims=(0, in_dims))(tensors, inputs)
+        out = vmap(lambda params, s: runner.with_tensors(params, index, s, arch), in_dims=(0, in_dims))(tensors, inputs)
         if self.training:
             with torch.no_grad():
                 for name, stacked in tensors.items():
@@ -273,23 +281,22 @@ class SharedWeights(SuperNet):
 _BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 
-class _StageRunner:
-    """Calls ``net.run_stage`` with substituted tensors (``functional_call`` needs a ``forward``)."""
-
-    def __init__(self, net: SuperNet) -> None:
-        self.module = _RunStage(net)
-
-    def __call__(self, tensors: dict[str, Tensor], index: int, state: Any, arch: Arch) -> Any:
-        return functional_call(self.module, {f"net.{k}": t for k, t in tensors.items()}, (index, state, arch))
-
-
 class _RunStage(nn.Module):
+    """``net.run_stage`` as a ``forward``, so ``functional_call`` can run it with substituted tensors."""
+
     def __init__(self, net: SuperNet) -> None:
         super().__init__()
         self.net = net
 
     def forward(self, index: int, state: Any, arch: Arch) -> Any:
         return self.net.run_stage(index, state, arch)
+
+    def with_tensors(self, tensors: dict[str, Tensor], index: int, state: Any, arch: Arch) -> Any:
+        return functional_call(self, {f"net.{k}": t for k, t in tensors.items()}, (index, state, arch))
+
+
+def _named_tensors(module: nn.Module) -> list[tuple[str, Tensor]]:
+    return [*module.named_parameters(), *module.named_buffers()]
 
 
 def _get(module: nn.Module, name: str) -> Tensor:
