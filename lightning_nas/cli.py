@@ -7,7 +7,8 @@ the resolved config in the run directory instead of ``config.yaml`` files that c
 runs, (3) reads a logger's relative ``save_dir`` as relative to ``trainer.default_root_dir``, so
 every output of a run lives under that one folder, (4) reports every configuration mistake as one
 line with exit code 2 before any work starts (the data module's ``preflight`` runs right after
-parsing), and (5) picks a DDP strategy that tolerates unused parameters for several devices.
+parsing), (5) picks a DDP strategy that tolerates unused parameters for several devices, and (6)
+makes the C allocator reuse freed CPU memory (:mod:`lightning_nas.allocator`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import NoReturn
 import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
+from lightning_nas.allocator import reuse_freed_memory
 from lightning_nas.callbacks.child_snapshot import ChildSnapshot
 from lightning_nas.data import ImageDataModule
 from lightning_nas.errors import ConfigError
@@ -152,6 +154,7 @@ def main(args: list[str] | None = None) -> None:
     """Entry point of the ``lightning_nas`` console script; ``lightning_nas search ...`` runs
     :func:`lightning_nas.search.main`."""
     argv = sys.argv[1:] if args is None else list(args)
+    reuse_freed_memory()
     if argv[:1] == ["search"]:
         from lightning_nas.search import main as search
 
