@@ -8,7 +8,7 @@ from torch import nn
 
 from lightning_nas.spaces import PaperASpace
 from lightning_nas.supernet import PaperASuperNet, SuperNet
-from lightning_nas.supernet.ops import DilConv, PoolBN, SepConv, StdConv
+from lightning_nas.supernet.ops import DilConv, MaxPool3x3, PoolBN, SepConv, StdConv
 
 SPACE = PaperASpace()
 ALL_ARCHS = list(SPACE.enumerate())
@@ -242,3 +242,28 @@ def test_dilated_op(dilated_op, kernel, padding):
             assert pointwise.kernel_size == (1, 1) and pointwise.groups == 1
             assert isinstance(bn, nn.BatchNorm2d) and not bn.affine
     assert net.eval()(images(2), (3, 3, 3)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_max_pool_paths_give_max_pool2d_values_and_gradients(layout, dtype):
+    """Without autograd the pooling is four elementwise maxima, in training PyTorch's kernel: both
+    give ``nn.MaxPool2d``'s values bitwise (NaN included), keep the layout, and the training
+    path gives its gradients (all of a window's gradient to one maximum, also between ties)."""
+    pool, reference = MaxPool3x3(), nn.MaxPool2d(3, stride=1, padding=1)
+    x = torch.randn(3, 5, 9, 7, generator=torch.Generator().manual_seed(0)).to(dtype)
+    x[0, 0, 0, 0] = float("nan")
+    x[1, 2, 3:6, 2:5] = 0.5  # ties
+    x = x.contiguous(memory_format=layout)
+    want = reference(x)
+    with torch.inference_mode():
+        got = pool(x)
+    assert torch.equal(got.nan_to_num(), want.nan_to_num()) and torch.equal(got.isnan(), want.isnan())
+    assert got.is_contiguous(memory_format=layout)
+    a, b = x.detach().nan_to_num().requires_grad_(), x.detach().nan_to_num().requires_grad_()
+    out = pool(a)
+    assert torch.equal(out, reference(b)) and out.is_contiguous(memory_format=layout)
+    weights = torch.randn(out.shape).to(dtype)
+    (out * weights).sum().backward()
+    (reference(b) * weights).sum().backward()
+    assert torch.equal(a.grad, b.grad)
