@@ -9,8 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lightning_nas.evaluation import evaluate_children
+from lightning_nas.evaluation import evaluate_children, tile_size, tiles
 from lightning_nas.spaces import PaperASpace
+from lightning_nas.supernet.batchnorm import preserved_bn_statistics, recalibrate
 from lightning_nas.supernet import PaperASuperNet
 
 SPACE = PaperASpace()
@@ -20,7 +21,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def naive(model, archs, images, labels, batch_size):
-    """One child at a time, the whole forward pass per batch (nothing computed once for several children)."""
+    """One child at a time, the whole forward pass per batch (nothing computed once for several
+    children); a batch's loss is its per-image losses summed in image order in float64."""
     acc, loss = [], []
     with torch.no_grad():
         for arch in archs:
@@ -30,7 +32,7 @@ def naive(model, archs, images, labels, batch_size):
                 x, y = images[start : start + batch_size], labels[start : start + batch_size]
                 logits = model(x, arch)
                 correct += int((logits.argmax(1) == y).sum())
-                total_loss += float(F.cross_entropy(logits, y, reduction="sum").double())
+                total_loss += float(F.cross_entropy(logits, y, reduction="none").double().cumsum(0)[-1])
             acc.append(correct / len(labels))
             loss.append(total_loss / len(labels))
     return np.array(acc), np.array(loss)
@@ -73,6 +75,42 @@ def test_equals_naive_per_child_loop(bn_mode):
     assert len(set(loss.tolist())) > 32
     assert ((acc >= 0) & (acc <= 1)).all()
     assert np.all(np.isin(acc * 37, np.arange(38)))
+
+
+@pytest.mark.parametrize("bn_mode", ["track", "recalibrate"])
+def test_tiles_of_a_batch_change_nothing(bn_mode):
+    """Forward passes over tiles of each batch (the CPU default) give the per-child loop's numbers."""
+    net = trained_supernet(bn_mode)
+    images, labels = data(45)
+    archs = list(SPACE.enumerate())
+    calibration = [images[:16]] if bn_mode == "recalibrate" else None
+    want = naive_calibrated(net, archs, images, labels, 30, calibration)
+    for tile in (8, 12):  # batches of 30 and 15 in tiles of 10 + 10 + 10 and 15, or 8 + 7 + 8 + 7 and 15
+        acc, loss = evaluate_children(net, archs, images, labels, batch_size=30, calibration=calibration, tile=tile)
+        np.testing.assert_array_equal(acc, want[0])
+        np.testing.assert_array_equal(loss, want[1])
+
+
+def naive_calibrated(net, archs, images, labels, batch_size, calibration):
+    """:func:`naive`, after setting each child's exact BN statistics on ``calibration`` if given."""
+    if calibration is None:
+        return naive(net, archs, images, labels, batch_size)
+    results = []
+    with preserved_bn_statistics(net):
+        for arch in archs:
+            recalibrate(net, arch, calibration)
+            results.append(naive(net, [arch], images, labels, batch_size))
+    return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
+
+
+def test_tile_size_and_tiles():
+    images = torch.zeros(4, 3, 32, 32)
+    assert tile_size(PaperASuperNet(), images, 1024) == 32  # CPU, running statistics: cache-sized tiles
+    assert tile_size(PaperASuperNet(), torch.zeros(4, 3, 64, 64), 1024) == 8
+    assert tile_size(PaperASuperNet(bn_mode="batch"), images, 1024) == 1024  # statistics of the whole batch
+    assert tiles(70, 32) == [slice(0, 23), slice(23, 46), slice(46, 70)]  # no 6-image remainder
+    assert tiles(20, 32) == [slice(0, 20)]
+    assert tiles(64, 32) == [slice(0, 32), slice(32, 64)]
 
 
 def test_subset_and_order_of_children():
@@ -176,3 +214,20 @@ def test_shared_key_prefixes_run_once_per_batch():
     assert calls[2] == 4 and calls[3] == 16 and calls[4] == 64  # cell 0: one per distinct key prefix
     assert calls[net.num_stages - 1] == 64
     assert acc[-1] == acc[SPACE.index((3, 2, 1))] and loss[-1] == loss[SPACE.index((3, 2, 1))]
+
+
+def test_first_cell_ops_run_once_per_distinct_input():
+    """In the first cell an op's input is shared beyond the key prefix: O(0,2) sees the same x0
+    under all four choices of O(0,1) and O(1,2) the same node 1 under all four choices of O(0,2),
+    so each runs once per distinct input (4 and 16 times per batch), not once per prefix (16, 64)."""
+    net = trained_supernet("track")
+    images, labels = data()
+    calls = {k: 0 for k in range(3)}
+    for k in range(3):
+        for op in net.cells[0].edges[k]:
+            op.register_forward_hook(lambda *_, k=k: calls.__setitem__(k, calls[k] + 1))
+    acc, loss = evaluate_children(net, list(SPACE.enumerate()), images, labels, batch_size=37)
+    assert calls == {0: 4, 1: 4, 2: 16}
+    want_acc, want_loss = naive(net, list(SPACE.enumerate()), images, labels, 37)
+    np.testing.assert_array_equal(acc, want_acc)
+    np.testing.assert_array_equal(loss, want_loss)

@@ -26,6 +26,24 @@ from lightning_nas.supernet.ops import PAPER_A_OPS, BNSettings, StdConv
 CellOutput = Literal["concat", "sum"]
 
 
+def _apply_once(op: nn.Module, x: Tensor) -> Tensor:
+    """``op(x)``; in evaluation (eval mode, no autograd) remembered on ``x`` for as long as ``x`` lives.
+
+    The all-children evaluation walks children as a prefix tree over their edge choices
+    (:mod:`lightning_nas.evaluation`), so in the first cell ``O(0,2)`` meets the same ``x0`` under
+    every choice of ``O(0,1)``, and ``O(1,2)`` the same node 1 under every choice of ``O(0,2)``. Reusing the
+    output computes each of them 4 and 16 times instead of 16 and 64 (about 7 % of the evaluation of
+    all 64 children), with identical values. A single forward pass never applies one op twice to
+    one tensor, so it computes exactly what it did without the memo; in training nothing is kept.
+    """
+    if op.training or torch.is_grad_enabled():
+        return op(x)
+    memo = x.__dict__.setdefault("_lightning_nas_op_outputs", {})
+    if id(op) not in memo:
+        memo[id(op)] = op(x)
+    return memo[id(op)]
+
+
 class PaperACell(nn.Module):
     """One cell; ``edges[k][op]`` is candidate ``op`` of edge k in the paper's edge order."""
 
@@ -43,7 +61,7 @@ class PaperACell(nn.Module):
         """Edge ``k`` with candidate ``op``: adds its output to node ``dst`` (a new state, or summed
         into the node's partial sum when the node already has an incoming edge)."""
         dst, src = EDGES[k]
-        out = self.edges[k][op](states[src])
+        out = _apply_once(self.edges[k][op], states[src])
         if len(states) > dst:
             return (*states[:dst], states[dst] + out)
         return (*states, out)
