@@ -118,12 +118,14 @@ def test_shared_tensors_are_one_object_even_after_a_device_or_dtype_move():
 
 
 # -- training ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("partition", ["similar", "random"])
-def test_group_sharing_with_64_groups_equals_each_child_trained_alone(tmp_path, partition):
+@pytest.mark.parametrize("partition, views_per_pass", [("similar", 64), ("random", 8), ("similar", 5)])
+def test_group_sharing_with_64_groups_equals_each_child_trained_alone(tmp_path, partition, views_per_pass):
     """The ground truth: 64 children trained side by side in one batched step end with the same
-    weights and accuracy as each child trained alone on the same batches."""
+    weights, BN statistics and accuracy as each child trained alone on the same batches, whether
+    the step holds all 64 at once or runs passes of fewer that are recomputed in the backward."""
     start = tiny()
-    module = SuperNetModule(copy.deepcopy(start), optimization=OPT, sharing=GroupSharing(64, partition))
+    sharing = GroupSharing(64, partition, views_per_pass=views_per_pass)
+    module = SuperNetModule(copy.deepcopy(start), optimization=OPT, sharing=sharing)
     recorder = RecordBatches()
     train(module, tmp_path, max_epochs=1, limit_train_batches=3, callbacks=[recorder])
     net = module.supernet

@@ -21,12 +21,13 @@ from __future__ import annotations
 import copy
 import fnmatch
 from pathlib import Path
-from typing import Any, Hashable, Literal, Sequence, Union
+from typing import Any, Hashable, Literal, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
+from torch.utils.checkpoint import checkpoint
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 from lightning_nas.errors import ConfigError
@@ -41,6 +42,8 @@ class Sharing:
     #: Whether every view is trained at every step (separate super-nets trained side by side) or
     #: one child per step (one super-net with some per-child tensors).
     trains_all_views: bool = False
+    #: Views held in one batched training pass when all views train (see :class:`GroupSharing`).
+    views_per_pass: Optional[int] = None
 
     def views(self, space: SearchSpace) -> list[int]:
         """The view (copy) of every child, in index order."""
@@ -68,14 +71,26 @@ class GroupSharing(Sharing):
         partition_seed: Seed of the random partition. The authors shuffle with
             ``np.random.RandomState(42)``; ``rng`` here is a different generator, so the partition
             differs from theirs: pass their file to reproduce it exactly.
+        views_per_pass: Groups whose activations are held at once. A step over more groups runs
+            them in passes of this many and recomputes each pass's forward during the backward
+            (activation checkpointing): memory of ``views_per_pass`` children, one extra forward
+            pass per step. In the batched pass paper A's child holds about 5 GB at batch 256 in
+            fp32 (peak 12.7 GB with 2 per pass, the default, on a CPU); on an 80 GB GPU use 12.
     """
 
     trains_all_views = True
 
-    def __init__(self, groups: int, partition: Union[Literal["random", "similar"], str] = "random", partition_seed: int = 42):
-        if groups < 1:
-            raise ConfigError(f"model.sharing.groups must be >= 1, got {groups}")
+    def __init__(
+        self,
+        groups: int,
+        partition: Union[Literal["random", "similar"], str] = "random",
+        partition_seed: int = 42,
+        views_per_pass: int = 2,
+    ):
+        if groups < 1 or views_per_pass < 1:
+            raise ConfigError(f"model.sharing.groups and views_per_pass must be >= 1, got {groups} and {views_per_pass}")
         self.groups, self.partition, self.partition_seed = groups, partition, partition_seed
+        self.views_per_pass = views_per_pass
 
     def views(self, space: SearchSpace) -> list[int]:
         n, m = len(space), self.groups
@@ -237,16 +252,30 @@ class SharedWeights(SuperNet):
 
     def forward_views(self, x: Tensor, archs: Sequence[Arch]) -> Tensor:
         """Logits ``[len(archs), batch, classes]`` of children on *distinct* views, each on the same
-        images, in one batched pass.
+        images, in batched passes of at most ``sharing.views_per_pass`` views.
 
         Every stage runs once per distinct stage key: the views that choose the same op run it as
         one ``vmap`` over their stacked tensors, which is the same arithmetic as running each view
         alone (up to float reassociation in the batched kernels). BN running statistics are
-        updated in the stacked copies and written back to each view.
+        updated in the stacked copies and written back to each view. With more than one pass and
+        autograd on, each pass is checkpointed: its activations are recomputed in the backward
+        (same dropout masks; the running statistics are updated only the first time).
         """
         views = [self.view(arch) for arch in archs]
         if len(set(views)) != len(views):
             raise ValueError("forward_views needs children on distinct views")
+        per_pass = self.sharing.views_per_pass or len(archs)
+        passes = [list(archs[i : i + per_pass]) for i in range(0, len(archs), per_pass)]
+        if len(passes) > 1 and torch.is_grad_enabled():
+            return torch.cat([checkpoint(self._forward_pass, x, part, [True], use_reentrant=False) for part in passes])
+        outputs = [self._forward_pass(x, part, [True]) for part in passes]
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+
+    def _forward_pass(self, x: Tensor, archs: list[Arch], first_call: list[bool]) -> Tensor:
+        """One batched pass of :meth:`forward_views`; ``first_call`` is shared by a checkpointed
+        pass and its recomputation, so only the first writes BN statistics back."""
+        write_back, first_call[0] = first_call[0], False
+        views = [self.view(arch) for arch in archs]
         runner = _RunStage(self.views[0])
         keys = [self.views[0].stage_keys(arch) for arch in archs]
         state: Any = None  # batched state: a pytree of tensors with a leading view dimension
@@ -256,13 +285,15 @@ class SharedWeights(SuperNet):
                 branches.setdefault(key[index], []).append(position)
             outputs, order = [], []
             for positions in branches.values():
-                outputs.append(self._run_batched(runner, index, state, x, [views[p] for p in positions], archs[positions[0]], positions))
+                outputs.append(self._run_batched(runner, index, state, x, [views[p] for p in positions], archs[positions[0]], positions, write_back))
                 order += positions
             inverse = torch.as_tensor(np.argsort(order), device=x.device)
             state = _cat_in_order(outputs, inverse)
         return state
 
-    def _run_batched(self, runner: "_RunStage", index: int, state: Any, x: Tensor, views: list[int], arch: Arch, positions: list[int]) -> Any:
+    def _run_batched(
+        self, runner: "_RunStage", index: int, state: Any, x: Tensor, views: list[int], arch: Arch, positions: list[int], write_back: bool
+    ) -> Any:
         tensors = {name: torch.stack([_get(self.views[v], name) for v in views]) for name in self._stage_tensors[index]}
         if state is None:
             inputs, in_dims = x, None
@@ -270,7 +301,7 @@ class SharedWeights(SuperNet):
             selector = torch.as_tensor(positions, device=x.device)
             inputs, in_dims = tree_map(lambda t: t.index_select(0, selector), state), 0
         out = vmap(lambda params, s: runner.with_tensors(params, index, s, arch), in_dims=(0, in_dims))(tensors, inputs)
-        if self.training:
+        if self.training and write_back:
             with torch.no_grad():
                 for name, stacked in tensors.items():
                     if name.rpartition(".")[2] in _BN_BUFFERS:
