@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import functools
 import json
 import logging
 import os
@@ -53,8 +54,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lightning_nas.allocator import reuse_freed_memory
 from lightning_nas.data import EpochShuffledBatches, OfflineImages
-from lightning_nas.evaluation import evaluate_children
+from lightning_nas.evaluation import evaluate_children, loss_sum, tile_size
 from lightning_nas.module import Optimization, SuperNetModule
 from lightning_nas.spaces.base import Arch
 from lightning_nas.supernet.base import SuperNet
@@ -72,7 +74,10 @@ class BenchConfig:
         image_size: Image height and width (CIFAR-10: 32).
         batch_size: Training mini-batch (paper A: 256).
         eval_images: Images every child is evaluated on.
-        eval_batch_size: Evaluation batch size.
+        eval_batch_size: Evaluation batch size (of both sides).
+        eval_tile: Images per forward pass of the fast side within a batch; 0 picks
+            :func:`lightning_nas.evaluation.tile_size` (CPU: 32 CIFAR-sized images; GPU: the batch).
+            ``--eval-tile 256`` shows what sharing alone gives at batch 256.
         steps: Timed training steps per repeat (after ``warmup`` untimed ones).
         warmup: Untimed training steps at the start of every repeat.
         repeats: Repeats of each training loop, alternating Lightning and the plain loop.
@@ -84,6 +89,10 @@ class BenchConfig:
             autocast); evaluation runs under the same autocast.
         batched_steps: Timed steps of each side of the batched-training comparison (64 children
             per step, so few are enough).
+        batched_batch_size: Mini-batch of the batched-training comparison. Smaller than
+            ``batch_size`` so that 64 children trained twice take about a minute on a CPU; on a GPU
+            measure paper A's setting with ``--batched-batch-size 256 --views-per-pass 12``.
+        views_per_pass: :class:`GroupSharing`'s ``views_per_pass`` in that comparison.
     """
 
     channels: int = 16
@@ -92,19 +101,23 @@ class BenchConfig:
     batch_size: int = 256
     eval_images: int = 256
     eval_batch_size: int = 256
+    eval_tile: int = 0
     steps: int = 6
     warmup: int = 2
     repeats: int = 5
-    eval_repeats: int = 1
+    eval_repeats: int = 3
     eval_groups: int = 4
     channels_last: bool = False
     precision: str = "32-true"
     batched_steps: int = 2
+    batched_batch_size: int = 32
+    views_per_pass: int = 8
 
 
 #: ``--quick``: a net and data small enough for a test, a few seconds in all; timings meaningless.
 QUICK = BenchConfig(channels=4, cells=1, image_size=8, batch_size=16, eval_images=32, eval_batch_size=32,
-                    steps=3, warmup=1, repeats=1, eval_repeats=1, eval_groups=2, batched_steps=1)
+                    steps=3, warmup=1, repeats=1, eval_repeats=1, eval_groups=2, batched_steps=1,
+                    batched_batch_size=16, views_per_pass=16)
 
 
 def _sync(device: torch.device) -> None:
@@ -150,14 +163,14 @@ def naive_evaluate(
     accuracy, loss = np.zeros(len(archs)), np.zeros(len(archs))
     for i, arch in enumerate(archs):
         correct = torch.zeros((), dtype=torch.long, device=images.device)
-        loss_sum = torch.zeros((), dtype=torch.float64, device=images.device)
+        total_loss = torch.zeros((), dtype=torch.float64, device=images.device)
         for start in range(0, len(labels), batch_size):
             x, y = images[start : start + batch_size], labels[start : start + batch_size]
             with forward_context():
                 logits = supernet(x, arch).float()
             correct += (logits.argmax(1) == y).sum()
-            loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
-        accuracy[i], loss[i] = correct.item() / len(labels), loss_sum.item() / len(labels)
+            total_loss += loss_sum(F.cross_entropy(logits, y, reduction="none"))
+        accuracy[i], loss[i] = correct.item() / len(labels), total_loss.item() / len(labels)
     return accuracy, loss
 
 
@@ -177,16 +190,17 @@ def bench_evaluation(config: BenchConfig, device: torch.device) -> dict:
     archs = [net.space.arch(i) for i in range(len(net.space))]
     groups = [archs[share[0] : share[-1] + 1] for share in np.array_split(np.arange(len(archs)), config.eval_groups)]
     context = _autocast(device, config.precision)
-    warm = slice(0, config.eval_batch_size)
-    for evaluate in (naive_evaluate, evaluate_children):
-        evaluate(net, archs[:2], images[warm], labels[warm], config.eval_batch_size, forward_context=context)
+    fast = functools.partial(evaluate_children, tile=config.eval_tile or None)
+    # untimed: one group on each side, until the allocator's heap has grown to both sides' tensors
+    for evaluate in (naive_evaluate, fast):
+        evaluate(net, groups[0], images, labels, config.eval_batch_size, forward_context=context)
     totals: dict[str, list[float]] = {"naive": [], "fast": []}
     results: dict[str, list] = {}
     for _ in range(config.eval_repeats):
         elapsed = {"naive": 0.0, "fast": 0.0}
         results = {"naive": [], "fast": []}
         for g, group in enumerate(groups):
-            order = (("naive", naive_evaluate), ("fast", evaluate_children))
+            order = (("naive", naive_evaluate), ("fast", fast))
             for name, evaluate in order if g % 2 == 0 else order[::-1]:
                 _sync(device)
                 start = time.perf_counter()
@@ -202,6 +216,8 @@ def bench_evaluation(config: BenchConfig, device: torch.device) -> dict:
         "children": len(archs),
         "images": config.eval_images,
         "groups": len(groups),
+        "batch_size": config.eval_batch_size,
+        "fast_tile": config.eval_tile or tile_size(net, images, config.eval_batch_size),
         "naive_s": naive,
         "fast_s": fast,
         "naive_child_images_per_s": child_images / naive,
@@ -324,11 +340,11 @@ def bench_training(config: BenchConfig, device: torch.device) -> dict:
 def bench_batched_training(config: BenchConfig, device: torch.device) -> dict:
     """Sequential vs batched training of paper A's 64 children, each alone, on the same batch."""
     base = _supernet(config, device)
-    sharing = GroupSharing(len(base.space), "similar")  # view v = child v
+    sharing = GroupSharing(len(base.space), "similar", views_per_pass=config.views_per_pass)  # view v = child v
     archs = list(base.space.enumerate())
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(config.batch_size, 3, config.image_size, config.image_size, generator=generator).to(device)
-    y = torch.randint(0, 10, (config.batch_size,), generator=generator).to(device)
+    x = torch.randn(config.batched_batch_size, 3, config.image_size, config.image_size, generator=generator).to(device)
+    y = torch.randint(0, 10, (config.batched_batch_size,), generator=generator).to(device)
     sgd = lambda params: torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=1e-3)  # noqa: E731
     alone = [copy.deepcopy(base) for _ in archs]
     alone_opts = [sgd(net.parameters()) for net in alone]
@@ -365,10 +381,12 @@ def bench_batched_training(config: BenchConfig, device: torch.device) -> dict:
     sequential_s, batched_s = statistics.median(times["sequential"]), statistics.median(times["batched"])
     return {
         "children": len(archs),
+        "batch_size": config.batched_batch_size,
+        "views_per_pass": config.views_per_pass,
         "sequential_step_s": sequential_s,
         "batched_step_s": batched_s,
-        "sequential_child_images_per_s": len(archs) * config.batch_size / sequential_s,
-        "batched_child_images_per_s": len(archs) * config.batch_size / batched_s,
+        "sequential_child_images_per_s": len(archs) * config.batched_batch_size / sequential_s,
+        "batched_child_images_per_s": len(archs) * config.batched_batch_size / batched_s,
         "max_weight_difference": difference,
         "peak_memory_mb": _peak_memory_mb(device),
     }
@@ -391,6 +409,7 @@ def _machine(device: torch.device) -> dict:
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "reuse_freed_memory": reuse_freed_memory(),
         "torch": torch.__version__,
         "lightning": L.__version__,
         "python": platform.python_version(),
@@ -440,12 +459,14 @@ def main(argv: Optional[list[str]] = None) -> None:
     config = QUICK if args.quick else BenchConfig()
     config = replace(config, **{k: v for k, v in vars(args).items() if k in asdict(config) and v is not None})
     if min(config.channels, config.cells, config.batch_size, config.eval_images, config.eval_batch_size,
-           config.steps, config.repeats, config.eval_repeats, config.eval_groups, config.batched_steps) < 1 or config.warmup < 0:
+           config.steps, config.repeats, config.eval_repeats, config.eval_groups, config.batched_steps,
+           config.batched_batch_size, config.views_per_pass) < 1 or config.warmup < 0:
         _parser().error("sizes, steps and repeats must be >= 1 (warmup >= 0)")
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    reuse_freed_memory()  # as ``lightning_nas fit`` does; both sides of every ratio run with it
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     logging.getLogger("lightning.fabric").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")

@@ -6,16 +6,18 @@ training each child alone does."""
 from __future__ import annotations
 
 import json
+import platform
 
 from lightning_nas.bench import main
 
 
 def test_quick_json_has_every_figure(capsys, one_torch_thread):
-    main(["--quick", "--json"])
+    main(["--quick", "--json", "--eval-tile", "8"])  # batches of 32 images in 4 tiles
     result = json.loads(capsys.readouterr().out)
     assert {"eval_speedup", "step_overhead", "peak_memory_mb", "evaluation", "training", "config", "machine"} <= set(result)
     evaluation, training = result["evaluation"], result["training"]
     assert evaluation["children"] == 64 and evaluation["groups"] == 2 and evaluation["exact"] is True
+    assert evaluation["batch_size"] == 32 and evaluation["fast_tile"] == 8
     assert training["same_weights"] is True and training["steps"] == 3
     for key in ("naive_child_images_per_s", "fast_child_images_per_s"):
         assert evaluation[key] > 0
@@ -25,3 +27,4 @@ def test_quick_json_has_every_figure(capsys, one_torch_thread):
     batched = result["batched_training"]
     assert batched["children"] == 64 and batched["max_weight_difference"] < 1e-5
     assert result["config"]["channels"] == 4 and result["machine"]["torch_threads"] == 1
+    assert result["machine"]["reuse_freed_memory"] is (platform.libc_ver()[0] == "glibc")
