@@ -56,7 +56,7 @@ from torch import Tensor
 
 from lightning_nas.allocator import reuse_freed_memory
 from lightning_nas.data import EpochShuffledBatches, OfflineImages
-from lightning_nas.evaluation import evaluate_children, loss_sum, tile_size
+from lightning_nas.evaluation import evaluate_children, loss_sum, tile_size, tiles_are_exact
 from lightning_nas.module import Optimization, SuperNetModule
 from lightning_nas.spaces.base import Arch
 from lightning_nas.supernet.base import SuperNet
@@ -190,7 +190,8 @@ def bench_evaluation(config: BenchConfig, device: torch.device) -> dict:
     archs = [net.space.arch(i) for i in range(len(net.space))]
     groups = [archs[share[0] : share[-1] + 1] for share in np.array_split(np.arange(len(archs)), config.eval_groups)]
     context = _autocast(device, config.precision)
-    fast = functools.partial(evaluate_children, tile=config.eval_tile or None)
+    tile = config.eval_tile or tile_size(net, images, config.eval_batch_size)
+    fast = functools.partial(evaluate_children, tile=tile)
     # untimed: one group on each side, until the allocator's heap has grown to both sides' tensors
     for evaluate in (naive_evaluate, fast):
         evaluate(net, groups[0], images, labels, config.eval_batch_size, forward_context=context)
@@ -217,7 +218,8 @@ def bench_evaluation(config: BenchConfig, device: torch.device) -> dict:
         "images": config.eval_images,
         "groups": len(groups),
         "batch_size": config.eval_batch_size,
-        "fast_tile": config.eval_tile or tile_size(net, images, config.eval_batch_size),
+        "fast_tile": tile,
+        "fast_tiles_exact": tiles_are_exact(net, images[: config.eval_batch_size], tile, context) if tile < config.eval_batch_size else None,
         "naive_s": naive,
         "fast_s": fast,
         "naive_child_images_per_s": child_images / naive,

@@ -11,14 +11,17 @@ mode). The tree is walked depth first, so at most one state per stage is alive a
 On a CPU the tree is walked over *tiles* of a batch (about 32 CIFAR-sized images; see
 :func:`tile_size`): the states of a tile stay in the caches while the 64 children's stages run on
 them, instead of streaming tensors of tens of MiB through memory for every op. The result does not
-change, because in eval mode every op except batch-statistics BN treats images independently (so
-with ``bn_mode="batch"`` the tile is the whole batch) and each image's loss is kept until the batch
-is complete. On a GPU the tile is the whole batch: large batches are what keep it busy.
+change: in eval mode every op except batch-statistics BN treats images independently (so with
+``bn_mode="batch"`` the tile is the whole batch), each image's loss is kept until the batch is
+complete, and tiles are used only where :func:`tiles_are_exact` found that this machine's kernels
+give bitwise the same logits for tiles as for the whole batch. On a GPU the tile is the whole
+batch: large batches are what keep it busy.
 """
 
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import Any, Callable, ContextManager, Optional, Sequence
 
 import numpy as np
@@ -50,6 +53,39 @@ def tiles(batch: int, tile: int) -> list[slice]:
     return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
+#: The verdicts of :func:`tiles_are_exact`, per super-net (dropped with it) and configuration.
+_EXACT_TILES: "weakref.WeakKeyDictionary[SuperNet, dict[tuple, bool]]" = weakref.WeakKeyDictionary()
+
+
+def tiles_are_exact(supernet: SuperNet, x: Tensor, tile: int, forward_context: Callable[[], ContextManager]) -> bool:
+    """Whether forward passes over :func:`tiles` of batch ``x`` give bitwise the logits of one pass.
+
+    Per-image arithmetic does not guarantee it: a kernel may take another algorithm for another
+    batch size (on the development CPU, paper A's ops gave equal values for tiles of 8 images or
+    more, while NB201's stride-2 reduction block did not). So it is checked on this machine, once
+    per super-net, batch shape, tile, thread count and autocast setting, with children that
+    together run every candidate of every choice (:func:`covering_archs`), on the batch itself.
+    """
+    device = x.device.type
+    with forward_context():
+        key = (tuple(x.shape), x.dtype, str(x.device), tile, torch.get_num_threads(),
+               torch.is_autocast_enabled(device), torch.get_autocast_dtype(device))
+        known = _EXACT_TILES.setdefault(supernet, {})
+        if key not in known:
+            known[key] = all(
+                torch.equal(supernet(x, arch), torch.cat([supernet(x[part], arch) for part in tiles(len(x), tile)]))
+                for arch in covering_archs(supernet)
+            )
+    return known[key]
+
+
+def covering_archs(supernet: SuperNet) -> list[Arch]:
+    """Children that together use every candidate of every choice: child i takes candidate i
+    wherever there is one (paper A: 111, 222, 333, 444)."""
+    choices = supernet.space.choices
+    return [tuple(min(i, count - 1) for count in choices) for i in range(max(choices))]
+
+
 def loss_sum(per_image: Tensor) -> Tensor:
     """Sum of per-image losses (last dimension) in image order, in float64: the same number for a
     batch whether its losses came from one pass or from tiles (a parallel reduction would not be)."""
@@ -74,7 +110,8 @@ def evaluate_children(
     split into consecutive batches of ``batch_size`` in their stored order: with batch-statistics
     BN the batches are part of the measurement, so they never change between calls.
     ``progress`` is called with the number of child-batches finished since its last call.
-    ``tile`` overrides :func:`tile_size` (images per forward pass within a batch).
+    ``tile`` overrides :func:`tile_size` (images per forward pass within a batch); either way a
+    batch is tiled only when :func:`tiles_are_exact`.
     The loss of a batch is :func:`loss_sum` of its per-image cross-entropies.
 
     A super-net in BN mode ``recalibrate`` needs ``calibration``, a fixed list of training image
@@ -117,7 +154,8 @@ def _evaluate(
         for start in range(0, len(labels), batch_size):
             x, y = images[start : start + batch_size], labels[start : start + batch_size]
             losses = torch.empty(len(archs), len(y), device=images.device)
-            for part in tiles(len(y), tile):
+            exact = tile < len(y) and tiles_are_exact(supernet, x, tile, forward_context)
+            for part in tiles(len(y), tile if exact else len(y)):
                 with forward_context():
                     for members, logits in _child_logits(supernet, archs, keys, x[part]):
                         logits = logits.float()

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lightning_nas.evaluation import evaluate_children, tile_size, tiles
+from lightning_nas.evaluation import covering_archs, evaluate_children, tile_size, tiles, tiles_are_exact
 from lightning_nas.spaces import PaperASpace
 from lightning_nas.supernet.batchnorm import preserved_bn_statistics, recalibrate
 from lightning_nas.supernet import PaperASuperNet
@@ -89,6 +89,30 @@ def test_tiles_of_a_batch_change_nothing(bn_mode):
         acc, loss = evaluate_children(net, archs, images, labels, batch_size=30, calibration=calibration, tile=tile)
         np.testing.assert_array_equal(acc, want[0])
         np.testing.assert_array_equal(loss, want[1])
+
+
+def test_tiles_are_used_only_where_they_are_exact():
+    """A classifier whose output depends on the batch size (as a kernel choosing another algorithm
+    for another size would, in the last bits): tiling is refused and the numbers stay the
+    per-child loop's; with a per-image classifier the tiles are used."""
+
+    class BatchSized(torch.nn.Linear):
+        def forward(self, x):
+            return super().forward(x) + 1e-3 * len(x)
+
+    images, labels = data(30)
+    archs = list(SPACE.enumerate())
+    for sized in (False, True):
+        net = trained_supernet("track")
+        if sized:
+            net.classifier = BatchSized(net.classifier.in_features, 10)
+        with torch.inference_mode():
+            assert tiles_are_exact(net.eval(), images, 8, contextlib.nullcontext) is not sized
+        acc, loss = evaluate_children(net, archs, images, labels, batch_size=30, tile=8)
+        want_acc, want_loss = naive(net, archs, images, labels, 30)
+        np.testing.assert_array_equal(acc, want_acc)
+        np.testing.assert_array_equal(loss, want_loss)
+    assert covering_archs(net) == [(0, 0, 0), (1, 1, 1), (2, 2, 2), (3, 3, 3)]
 
 
 def naive_calibrated(net, archs, images, labels, batch_size, calibration):

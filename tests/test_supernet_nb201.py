@@ -131,6 +131,22 @@ def test_prefix_tree_evaluation_equals_each_child_alone(bn_mode, mapping):
             assert loss[i] == pytest.approx(torch.nn.functional.cross_entropy(logits, y).item(), rel=1e-6)
 
 
+def test_tiled_evaluation_equals_whole_batches():
+    """The CPU's tiles change no number of NB201's children: on the development CPU the stride-2
+    reduction block rounds differently for 7 images than for 20, so evaluate_children finds the
+    tiles inexact and keeps whole batches (tests/test_evaluation.py tests both verdicts)."""
+    net = tiny(bn_mode="track", num_cells=2)
+    with torch.no_grad():
+        net.train()
+        for arch in ARCHS:
+            net(images(8, seed=3), arch)
+    x, y = images(40, seed=4), torch.arange(40) % 10
+    whole = evaluate_children(net, ARCHS, x, y, batch_size=20, tile=20)
+    tiled = evaluate_children(net, ARCHS, x, y, batch_size=20, tile=8)  # tiles of 7, 7 and 6 images
+    for a, b in zip(whole, tiled):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_op_on_node_shares_node_ops_between_inputs_1_and_2():
     net = tiny(mapping="op_on_node")
     cell = net.layers[0]
