@@ -4,7 +4,7 @@ glibc's ``malloc`` serves every block above its mmap threshold (128 KiB, raised 
 most 32 MiB) with a fresh ``mmap`` and returns it with ``munmap`` when freed. A CPU forward pass at
 CIFAR-10 size allocates a new activation of 4 to 50 MiB for almost every op, so each op first pays
 page faults that zero-fill its output again: with paper A's super-net at batch 256 on two cores,
-2.1 ms per image instead of 0.8 ms (400k minor page faults per forward pass), and training steps
+2.2 ms per image instead of 0.7 ms (400k minor page faults per forward pass), and training steps
 about 1.35x slower (``docs/benchmarks.md``). Raising the mmap and trim thresholds makes ``malloc``
 reuse the freed heap instead, which is what jemalloc or tcmalloc (often preloaded for PyTorch on
 CPUs) do on their own. The cost is that the process keeps its peak heap instead of returning it.

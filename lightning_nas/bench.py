@@ -56,7 +56,7 @@ from torch import Tensor
 
 from lightning_nas.allocator import reuse_freed_memory
 from lightning_nas.data import EpochShuffledBatches, OfflineImages
-from lightning_nas.evaluation import evaluate_children, loss_sum, tile_size, tiles_are_exact
+from lightning_nas.evaluation import evaluate_children, loss_sum, tile_size, uses_tiles
 from lightning_nas.module import Optimization, SuperNetModule
 from lightning_nas.spaces.base import Arch
 from lightning_nas.supernet.base import SuperNet
@@ -219,7 +219,7 @@ def bench_evaluation(config: BenchConfig, device: torch.device) -> dict:
         "groups": len(groups),
         "batch_size": config.eval_batch_size,
         "fast_tile": tile,
-        "fast_tiles_exact": tiles_are_exact(net, images[: config.eval_batch_size], tile, context) if tile < config.eval_batch_size else None,
+        "fast_uses_tiles": uses_tiles(net, images[: config.eval_batch_size], tile, context),
         "naive_s": naive,
         "fast_s": fast,
         "naive_child_images_per_s": child_images / naive,

@@ -79,6 +79,11 @@ def tiles_are_exact(supernet: SuperNet, x: Tensor, tile: int, forward_context: C
     return known[key]
 
 
+def uses_tiles(supernet: SuperNet, x: Tensor, tile: int, forward_context: Callable[[], ContextManager]) -> bool:
+    """Whether :func:`evaluate_children` splits batch ``x`` into tiles of ``tile`` images."""
+    return tile < len(x) and tiles_are_exact(supernet, x, tile, forward_context)
+
+
 def covering_archs(supernet: SuperNet) -> list[Arch]:
     """Children that together use every candidate of every choice: child i takes candidate i
     wherever there is one (paper A: 111, 222, 333, 444)."""
@@ -154,8 +159,7 @@ def _evaluate(
         for start in range(0, len(labels), batch_size):
             x, y = images[start : start + batch_size], labels[start : start + batch_size]
             losses = torch.empty(len(archs), len(y), device=images.device)
-            exact = tile < len(y) and tiles_are_exact(supernet, x, tile, forward_context)
-            for part in tiles(len(y), tile if exact else len(y)):
+            for part in tiles(len(y), tile if uses_tiles(supernet, x, tile, forward_context) else len(y)):
                 with forward_context():
                     for members, logits in _child_logits(supernet, archs, keys, x[part]):
                         logits = logits.float()
