@@ -56,7 +56,7 @@ from torch import Tensor
 
 from lightning_nas.allocator import reuse_freed_memory
 from lightning_nas.data import EpochShuffledBatches, OfflineImages
-from lightning_nas.evaluation import evaluate_children, loss_sum, tile_size, uses_tiles
+from lightning_nas.evaluation import batch_plan, evaluate_children, loss_sum, tile_size, tile_workers
 from lightning_nas.module import Optimization, SuperNetModule
 from lightning_nas.spaces.base import Arch
 from lightning_nas.supernet.base import SuperNet
@@ -76,8 +76,8 @@ class BenchConfig:
         eval_images: Images every child is evaluated on.
         eval_batch_size: Evaluation batch size (of both sides).
         eval_tile: Images per forward pass of the fast side within a batch; 0 picks
-            :func:`lightning_nas.evaluation.tile_size` (CPU: 32 CIFAR-sized images; GPU: the batch).
-            ``--eval-tile 256`` shows what sharing alone gives at batch 256.
+            :func:`lightning_nas.evaluation.tile_size` (CPU: 16 CIFAR-sized images; GPU: the batch).
+            ``--eval-tile 256``: batches of 256 in one pass each (no tiles).
         steps: Timed training steps per repeat (after ``warmup`` untimed ones).
         warmup: Untimed training steps at the start of every repeat.
         repeats: Repeats of each training loop, alternating Lightning and the plain loop.
@@ -211,6 +211,7 @@ def bench_evaluation(config: BenchConfig, device: torch.device) -> dict:
         for name in totals:
             totals[name].append(elapsed[name])
     naive, fast = statistics.median(totals["naive"]), statistics.median(totals["fast"])
+    plan = batch_plan(net, images[: config.eval_batch_size], tile, context)
     joined = {name: [np.concatenate(parts) for parts in zip(*results[name])] for name in results}
     child_images = len(archs) * config.eval_images
     return {
@@ -218,8 +219,9 @@ def bench_evaluation(config: BenchConfig, device: torch.device) -> dict:
         "images": config.eval_images,
         "groups": len(groups),
         "batch_size": config.eval_batch_size,
-        "fast_tile": tile,
-        "fast_uses_tiles": uses_tiles(net, images[: config.eval_batch_size], tile, context),
+        "fast_tile": plan.tile,
+        "fast_tile_workers": tile_workers(images),
+        "fast_channels_last": plan.channels_last,
         "naive_s": naive,
         "fast_s": fast,
         "naive_child_images_per_s": child_images / naive,

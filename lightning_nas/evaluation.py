@@ -8,21 +8,30 @@ exactly the tensors it would see in a per-child loop, so the result is identical
 each child alone on the same batches (``tests/test_evaluation.py`` checks equality for every BN
 mode). The tree is walked depth first, so at most one state per stage is alive at a time.
 
-On a CPU the tree is walked over *tiles* of a batch (about 32 CIFAR-sized images; see
-:func:`tile_size`): the states of a tile stay in the caches while the 64 children's stages run on
-them, instead of streaming tensors of tens of MiB through memory for every op. The result does not
-change: in eval mode every op except batch-statistics BN treats images independently (so with
-``bn_mode="batch"`` the tile is the whole batch), each image's loss is kept until the batch is
-complete, and tiles are used only where :func:`tiles_are_exact` found that this machine's kernels
-give bitwise the same logits for tiles as for the whole batch. On a GPU the tile is the whole
+On a CPU the tree is walked over *tiles* of a batch (16 CIFAR-sized images; see
+:func:`tile_size`), with the cells in channels-last layout: the states of a tile stay in a core's
+cache while the 64 children's stages run on them, instead of streaming tensors of tens of MiB
+through memory for every op, and the cells' small convolutions run about twice as fast in that
+layout. The tiles are spread over one thread per core, each running its tile's ops on one intra-op
+thread (:func:`tile_threads`): ops on 16 images are too small to split well between cores, while
+whole tiles keep every core busy with its own cache. None of this changes a number: in eval mode
+every op except batch-statistics BN treats images independently (so with ``bn_mode="batch"`` the
+tile is the whole batch), a batch's logits are put together before its losses are taken, and a
+tiling or layout is used only where :func:`batch_plan` found that this machine's kernels give
+bitwise the logits of one pass over the batch in its own layout. On a GPU the plan is the whole
 batch: large batches are what keep it busy.
+
+Threaded tiles need a super-net whose eval-mode ``run_stage`` changes no module state, which
+every super-net here satisfies (the architecture is an argument, never state).
 """
 
 from __future__ import annotations
 
 import contextlib
 import weakref
-from typing import Any, Callable, ContextManager, Optional, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -33,9 +42,9 @@ from lightning_nas.spaces.base import Arch
 from lightning_nas.supernet.base import SuperNet
 from lightning_nas.supernet.batchnorm import preserved_bn_statistics, recalibrate
 
-#: Input elements per CPU tile: 32 images of 3x32x32, the fastest tile for paper A's super-net on
-#: two cores (a whole child: 0.57 ms per image in tiles of 32, 0.58 in 64, 0.65 in 16, 0.68 in 256).
-CPU_TILE_ELEMENTS = 32 * 3 * 32 * 32
+#: Input elements per CPU tile: 16 images of 3x32x32, the fastest tile for paper A's super-net
+#: with a tile per core (docs/benchmarks.md): a tile's states then fit in a core's 2 MiB L2 cache.
+CPU_TILE_ELEMENTS = 16 * 3 * 32 * 32
 
 
 def tile_size(supernet: SuperNet, images: Tensor, batch_size: int) -> int:
@@ -53,35 +62,106 @@ def tiles(batch: int, tile: int) -> list[slice]:
     return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
-#: The verdicts of :func:`tiles_are_exact`, per super-net (dropped with it) and configuration.
-_EXACT_TILES: "weakref.WeakKeyDictionary[SuperNet, dict[tuple, bool]]" = weakref.WeakKeyDictionary()
+def tile_workers(images: Tensor) -> int:
+    """Threads that evaluate tiles side by side: on the CPU torch's intra-op thread count (one per
+    core by default), on a GPU one (its tile is the whole batch)."""
+    return torch.get_num_threads() if images.device.type == "cpu" else 1
 
 
-def tiles_are_exact(supernet: SuperNet, x: Tensor, tile: int, forward_context: Callable[[], ContextManager]) -> bool:
-    """Whether forward passes over :func:`tiles` of batch ``x`` give bitwise the logits of one pass.
+@contextlib.contextmanager
+def tile_threads(workers: int) -> Iterator[Callable[..., Iterable]]:
+    """A ``map`` over ``workers`` threads that run torch ops on one intra-op thread each; the
+    builtin ``map`` in the calling thread for one worker or one item.
+
+    Results come back in input order. The intra-op thread count is per thread for OpenMP and MKL,
+    so the calling thread keeps its own; torch's default for threads started later is restored on
+    exit.
+    """
+    if workers == 1:
+        yield map
+        return
+    threads = torch.get_num_threads()
+    try:
+        with ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            yield lambda fn, items: pool.map(fn, items) if len(items) > 1 else map(fn, items)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How :func:`evaluate_children` computes one batch on this machine (see :func:`batch_plan`).
+
+    Attributes:
+        tile: Images per forward pass; the batch size for one pass over the whole batch.
+        channels_last: Whether the stages after the first (the stem) run on channels-last tensors.
+            On the development CPU the cells' depthwise and pointwise convolutions run 2x faster
+            on 16-image tiles in that layout, with bitwise the same values; the stem stays in the
+            input's layout because its wide 3x3 convolution sums in another order there (it runs
+            once per tile, so its layout costs nothing).
+    """
+
+    tile: int
+    channels_last: bool = False
+
+
+def candidate_plans(x: Tensor, tile: int) -> list[Plan]:
+    """The plans :func:`batch_plan` tries for batch ``x``, fastest first. The last is the per-child
+    loop's own computation (one pass in the input's layout), exact by construction; on a GPU it is
+    the only one (its kernels may pick algorithms per call, so a verdict would not carry over)."""
+    whole = Plan(len(x))
+    if x.device.type != "cpu":
+        return [whole]
+    sizes = dict.fromkeys((min(tile, len(x)), len(x)))
+    return [Plan(size, channels_last) for size in sizes for channels_last in (True, False)]
+
+
+#: The verdicts of :func:`batch_plan`, per super-net (dropped with it) and configuration.
+_PLANS: "weakref.WeakKeyDictionary[SuperNet, dict[tuple, Plan]]" = weakref.WeakKeyDictionary()
+
+
+def batch_plan(supernet: SuperNet, x: Tensor, tile: int, forward_context: Callable[[], ContextManager]) -> Plan:
+    """The first of :func:`candidate_plans` that gives, on batch ``x``, bitwise the logits of one
+    pass in the calling thread in the input's layout (what the per-child loop computes).
 
     Per-image arithmetic does not guarantee it: a kernel may take another algorithm for another
-    batch size (on the development CPU, paper A's ops gave equal values for tiles of 8 images or
-    more, while NB201's stride-2 reduction block did not). So it is checked on this machine, once
-    per super-net, batch shape, tile, thread count and autocast setting, with children that
-    together run every candidate of every choice (:func:`covering_archs`), on the batch itself.
+    batch size, thread count or layout (on the development CPU paper A's cells gave equal values
+    for tiles of 8 images or more in either layout, its stem's 3x3 convolution did not in
+    channels-last, and NB201's stride-2 reduction block not for tiles). So each plan is run as
+    :func:`evaluate_children` runs it (tiles over :func:`tile_threads`) and compared, once per
+    super-net, batch shape, tile, thread count and autocast setting, with children that together
+    run every candidate of every choice (:func:`covering_archs`), on the batch itself.
     """
     device = x.device.type
     with forward_context():
-        key = (tuple(x.shape), x.dtype, str(x.device), tile, torch.get_num_threads(),
+        key = (tuple(x.shape), x.dtype, str(x.device), tile, torch.get_num_threads(), tile_workers(x),
                torch.is_autocast_enabled(device), torch.get_autocast_dtype(device))
-        known = _EXACT_TILES.setdefault(supernet, {})
-        if key not in known:
-            known[key] = all(
-                torch.equal(supernet(x, arch), torch.cat([supernet(x[part], arch) for part in tiles(len(x), tile)]))
-                for arch in covering_archs(supernet)
+    known = _PLANS.setdefault(supernet, {})
+    if key not in known:
+        *faster, whole = candidate_plans(x, tile)
+        archs = covering_archs(supernet)
+        want = _logits(supernet, archs, x, whole, forward_context, map)
+        with tile_threads(tile_workers(x)) as run:
+            known[key] = next(
+                (plan for plan in faster if all(map(torch.equal, want, _logits(supernet, archs, x, plan, forward_context, run)))),
+                whole,
             )
     return known[key]
 
 
-def uses_tiles(supernet: SuperNet, x: Tensor, tile: int, forward_context: Callable[[], ContextManager]) -> bool:
-    """Whether :func:`evaluate_children` splits batch ``x`` into tiles of ``tile`` images."""
-    return tile < len(x) and tiles_are_exact(supernet, x, tile, forward_context)
+def _logits(supernet: SuperNet, archs: list[Arch], x: Tensor, plan: Plan, forward_context: Callable[[], ContextManager],
+            run: Callable) -> list[Tensor]:
+    """Logits of every child in ``archs`` on batch ``x``, computed by ``plan`` with ``run`` as its map."""
+    keys = [supernet.stage_keys(arch) for arch in archs]
+
+    def tile_logits(part: slice) -> list[Tensor]:
+        found = {}
+        with torch.inference_mode(), forward_context():
+            for members, logits in _child_logits(supernet, archs, keys, x[part], plan.channels_last):
+                found.update(dict.fromkeys(members, logits))
+        return [found[i] for i in range(len(archs))]
+
+    return [torch.cat(per_arch) for per_arch in zip(*run(tile_logits, tiles(len(x), plan.tile)))]
 
 
 def covering_archs(supernet: SuperNet) -> list[Arch]:
@@ -115,8 +195,8 @@ def evaluate_children(
     split into consecutive batches of ``batch_size`` in their stored order: with batch-statistics
     BN the batches are part of the measurement, so they never change between calls.
     ``progress`` is called with the number of child-batches finished since its last call.
-    ``tile`` overrides :func:`tile_size` (images per forward pass within a batch); either way a
-    batch is tiled only when :func:`tiles_are_exact`.
+    ``tile`` overrides :func:`tile_size` (images per forward pass within a batch); either way
+    :func:`batch_plan` decides how a batch is computed.
     The loss of a batch is :func:`loss_sum` of its per-image cross-entropies.
 
     A super-net in BN mode ``recalibrate`` needs ``calibration``, a fixed list of training image
@@ -153,35 +233,35 @@ def _evaluate(
     supernet.eval()
     correct = torch.zeros(len(archs), dtype=torch.long, device=images.device)
     total_loss = torch.zeros(len(archs), dtype=torch.float64, device=images.device)
-    keys = [supernet.stage_keys(arch) for arch in archs]
     tile = tile or tile_size(supernet, images, batch_size)
     try:
-        for start in range(0, len(labels), batch_size):
-            x, y = images[start : start + batch_size], labels[start : start + batch_size]
-            losses = torch.empty(len(archs), len(y), device=images.device)
-            for part in tiles(len(y), tile if uses_tiles(supernet, x, tile, forward_context) else len(y)):
-                with forward_context():
-                    for members, logits in _child_logits(supernet, archs, keys, x[part]):
-                        logits = logits.float()
-                        correct[members] += (logits.argmax(1) == y[part]).sum()
-                        losses[members, part] = F.cross_entropy(logits, y[part], reduction="none")
-            total_loss += loss_sum(losses)
-            if progress is not None:
-                progress(len(archs))
+        with tile_threads(tile_workers(images)) as run:
+            for start in range(0, len(labels), batch_size):
+                x, y = images[start : start + batch_size], labels[start : start + batch_size]
+                plan = batch_plan(supernet, x, tile, forward_context)
+                logits = torch.stack(_logits(supernet, archs, x, plan, forward_context, run)).float()
+                correct += (logits.argmax(-1) == y).sum(-1)
+                losses = F.cross_entropy(logits.flatten(0, 1), y.repeat(len(archs)), reduction="none")
+                total_loss += loss_sum(losses.view(len(archs), len(y)))
+                if progress is not None:
+                    progress(len(archs))
     finally:
         supernet.train(was_training)
     count = len(labels)
     return correct.cpu().numpy() / count, total_loss.cpu().numpy() / count
 
 
-def _child_logits(supernet: SuperNet, archs: Sequence[Arch], keys: list[tuple], x: Tensor):
+def _child_logits(supernet: SuperNet, archs: Sequence[Arch], keys: list[tuple], x: Tensor, channels_last: bool = False):
     """Yield ``(positions, logits)`` for every distinct child in ``archs``, walking the prefix tree
-    of stage keys depth first; ``positions`` lists every position of ``archs`` with those keys."""
+    of stage keys depth first; ``positions`` lists every position of ``archs`` with those keys.
+    With ``channels_last`` the stages after the first run on channels-last tensors (:class:`Plan`)."""
 
     def descend(stage: int, members: list[int], state: Any):
         if stage == supernet.num_stages:
             yield members, state
             return
+        if stage == 1 and channels_last:
+            state = _channels_last(state)
         branches: dict[Any, list[int]] = {}
         for member in members:
             branches.setdefault(keys[member][stage], []).append(member)
@@ -189,3 +269,10 @@ def _child_logits(supernet: SuperNet, archs: Sequence[Arch], keys: list[tuple], 
             yield from descend(stage + 1, branch, supernet.run_stage(stage, state, archs[branch[0]]))
 
     yield from descend(0, list(range(len(archs))), x)
+
+
+def _channels_last(state: Any) -> Any:
+    """Every 4-d tensor of a stage's output (a tensor or a tuple of them) in channels-last layout."""
+    if isinstance(state, Tensor):
+        return state.contiguous(memory_format=torch.channels_last) if state.dim() == 4 else state
+    return tuple(_channels_last(part) for part in state)

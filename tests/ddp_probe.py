@@ -16,7 +16,8 @@ import lightning as L
 class RecordSteps(L.Callback):
     """Writes ``<out>/rank<global rank>.json``: one entry per training step with the ops that ran
     (``cell.edge.op``, from forward hooks, so it is what the network computed, not what the sampler
-    said) and a fingerprint of every image in the batch."""
+    said) and a fingerprint of every image in the batch; and ``<out>/weights<global rank>.txt``, a
+    fingerprint of the trained parameters (equal on every rank when every gradient was reduced)."""
 
     def __init__(self, out: str) -> None:
         self.out = Path(out)
@@ -24,7 +25,7 @@ class RecordSteps(L.Callback):
         self._ran: set[str] | None = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        for c, cell in enumerate(pl_module.supernet.cells):
+        for c, cell in enumerate(getattr(pl_module.supernet, "cells", [])):  # ops of a plain super-net
             for e, edge in enumerate(cell.edges):
                 for o, op in enumerate(edge):
                     op.register_forward_hook(self._hook(f"{c}.{e}.{o}"))
@@ -53,3 +54,5 @@ class RecordSteps(L.Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / f"rank{trainer.global_rank}.json").write_text(json.dumps(self.steps))
+        weights = hashlib.sha1(b"".join(p.detach().numpy().tobytes() for p in pl_module.parameters()))
+        (self.out / f"weights{trainer.global_rank}.txt").write_text(weights.hexdigest())

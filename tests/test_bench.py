@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import platform
 
+import torch
+
 from lightning_nas.bench import main
 
 
@@ -17,7 +19,8 @@ def test_quick_json_has_every_figure(capsys, one_torch_thread):
     assert {"eval_speedup", "step_overhead", "peak_memory_mb", "evaluation", "training", "config", "machine"} <= set(result)
     evaluation, training = result["evaluation"], result["training"]
     assert evaluation["children"] == 64 and evaluation["groups"] == 2 and evaluation["exact"] is True
-    assert evaluation["batch_size"] == 32 and evaluation["fast_tile"] == 8 and evaluation["fast_uses_tiles"] is True
+    assert evaluation["batch_size"] == 32 and evaluation["fast_tile"] == 8  # the tiles were exact and used
+    assert isinstance(evaluation["fast_channels_last"], bool) and evaluation["fast_tile_workers"] == torch.get_num_threads()
     assert training["same_weights"] is True and training["steps"] == 3
     for key in ("naive_child_images_per_s", "fast_child_images_per_s"):
         assert evaluation[key] > 0

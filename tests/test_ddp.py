@@ -47,20 +47,26 @@ def _child(ops: list[str]) -> str:
     return labels.pop()
 
 
-def test_two_processes_train_the_same_child_on_disjoint_shards(tmp_path, one_torch_thread):
+def _fit_two_processes(tmp_path, *args: str) -> None:
+    """``lightning_nas fit`` on the quickstart and smoke configs with 2 CPU processes (gloo), half
+    the 1-process batch of 16 on each, into ``tmp_path / "ddp"``."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]),
         "WANDB_MODE": "offline",
     }
-    args = ["--config", str(CONFIGS / "quickstart.yaml"), "--config", str(SMOKE), "--trainer.logger", "false"]
+    configs = ["--config", str(CONFIGS / "quickstart.yaml"), "--config", str(SMOKE), "--trainer.logger", "false"]
     ddp = subprocess.run(
-        [sys.executable, "-m", "lightning_nas", "fit", *args, *RUN, *_probe(tmp_path / "ddp_probe"),
+        [sys.executable, "-m", "lightning_nas", "fit", *configs, *RUN, *_probe(tmp_path / "ddp_probe"),
          "--trainer.default_root_dir", str(tmp_path / "ddp"), "--trainer.devices", "2",
-         "--data.init_args.batch_size", "8"],
+         "--data.init_args.batch_size", "8", *args],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
+
+
+def test_two_processes_train_the_same_child_on_disjoint_shards(tmp_path, one_torch_thread):
+    _fit_two_processes(tmp_path)
     single = fit(tmp_path / "single", *RUN, *_probe(tmp_path / "single_probe"), "--data.init_args.batch_size", "16")
     (ddp_run,) = (tmp_path / "ddp" / "runs").iterdir()
     assert load_meta(ddp_run)["devices"] == 2
@@ -69,6 +75,7 @@ def test_two_processes_train_the_same_child_on_disjoint_shards(tmp_path, one_tor
     ranks = [json.loads((tmp_path / "ddp_probe" / f"rank{r}.json").read_text()) for r in (0, 1)]
     (reference,) = [json.loads((tmp_path / "single_probe" / "rank0.json").read_text())]
     assert [s["step"] for s in ranks[0]] == [s["step"] for s in ranks[1]] == [s["step"] for s in reference] == [0, 1, 2, 3]
+    assert (tmp_path / "ddp_probe" / "weights0.txt").read_text() == (tmp_path / "ddp_probe" / "weights1.txt").read_text()
     for rank0, rank1, one in zip(*ranks, reference):
         # the network ran the same single child on both ranks: round robin's child of this step
         assert _child(rank0["ops"]) == _child(rank1["ops"]) == _child(one["ops"]) == SPACE.label(SPACE.arch(one["step"]))
@@ -93,3 +100,18 @@ def test_two_processes_train_the_same_child_on_disjoint_shards(tmp_path, one_tor
     last = ddp_history[ddp_history["epoch"] == 2]
     np.testing.assert_array_equal(last["accuracy"].to_numpy(), accuracy)
     np.testing.assert_array_equal(last["loss"].to_numpy(), loss)
+
+
+def test_group_sharing_in_checkpointed_passes_keeps_the_ranks_in_step(tmp_path, one_torch_thread):
+    """Four groups trained side by side in two checkpointed passes of two views (the ground-truth
+    configs' batched training), under DDP: the recomputation in the backward pass must not upset
+    DDP's gradient reduction, so both ranks end with the same weights and the same history."""
+    sharing = ["--model.sharing", "lightning_nas.supernet.sharing.GroupSharing",
+               "--model.sharing.init_args.groups", "4", "--model.sharing.init_args.views_per_pass", "2"]
+    _fit_two_processes(tmp_path, *sharing)
+    (ddp_run,) = (tmp_path / "ddp" / "runs").iterdir()
+    assert load_meta(ddp_run)["devices"] == 2
+    assert (tmp_path / "ddp_probe" / "weights0.txt").read_text() == (tmp_path / "ddp_probe" / "weights1.txt").read_text()
+    history = load_history(ddp_run)
+    steps = history[history["kind"] == "epoch"]["trained_arch"]
+    assert steps.str.split().map(len).eq(4).all()  # one child of every group per step

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from lightning_nas.evaluation import covering_archs, evaluate_children, tile_size, tiles, tiles_are_exact
+from lightning_nas.evaluation import Plan, _child_logits, batch_plan, candidate_plans, covering_archs, evaluate_children, tile_size, tile_threads, tiles
 from lightning_nas.spaces import PaperASpace
 from lightning_nas.supernet.batchnorm import preserved_bn_statistics, recalibrate
 from lightning_nas.supernet import PaperASuperNet
@@ -77,9 +78,26 @@ def test_equals_naive_per_child_loop(bn_mode):
     assert np.all(np.isin(acc * 37, np.arange(38)))
 
 
+@contextlib.contextmanager
+def torch_threads(count: int):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("bn_mode", ["track", "recalibrate"])
-def test_tiles_of_a_batch_change_nothing(bn_mode):
-    """Forward passes over tiles of each batch (the CPU default) give the per-child loop's numbers."""
+def test_tiles_of_a_batch_change_nothing(bn_mode, threads):
+    """Forward passes over tiles of each batch (the CPU default), in the calling thread or spread
+    over two tile threads, give the per-child loop's numbers."""
+    with torch_threads(threads):
+        check_tiles_against_naive(bn_mode)
+
+
+def check_tiles_against_naive(bn_mode):
     net = trained_supernet(bn_mode)
     images, labels = data(45)
     archs = list(SPACE.enumerate())
@@ -89,6 +107,7 @@ def test_tiles_of_a_batch_change_nothing(bn_mode):
         acc, loss = evaluate_children(net, archs, images, labels, batch_size=30, calibration=calibration, tile=tile)
         np.testing.assert_array_equal(acc, want[0])
         np.testing.assert_array_equal(loss, want[1])
+        assert batch_plan(net.eval(), images[:30], tile, contextlib.nullcontext).tile < 30  # so tiles were compared
 
 
 def test_tiles_are_used_only_where_they_are_exact():
@@ -106,13 +125,93 @@ def test_tiles_are_used_only_where_they_are_exact():
         net = trained_supernet("track")
         if sized:
             net.classifier = BatchSized(net.classifier.in_features, 10)
-        with torch.inference_mode():
-            assert tiles_are_exact(net.eval(), images, 8, contextlib.nullcontext) is not sized
+        assert (batch_plan(net.eval(), images, 8, contextlib.nullcontext).tile == 30) is sized
         acc, loss = evaluate_children(net, archs, images, labels, batch_size=30, tile=8)
         want_acc, want_loss = naive(net, archs, images, labels, 30)
         np.testing.assert_array_equal(acc, want_acc)
         np.testing.assert_array_equal(loss, want_loss)
     assert covering_archs(net) == [(0, 0, 0), (1, 1, 1), (2, 2, 2), (3, 3, 3)]
+
+
+def test_tiles_are_refused_where_the_thread_count_changes_the_logits():
+    """Tile threads run their ops on one intra-op thread: an op whose result depends on the
+    thread count (as a kernel splitting a reduction by threads would) makes the tiles inexact."""
+
+    class ThreadSized(torch.nn.Linear):
+        def forward(self, x):
+            return super().forward(x) + 1e-3 * torch.get_num_threads()
+
+    images, labels = data(30)
+    net = trained_supernet("track")
+    net.classifier = ThreadSized(net.classifier.in_features, 10)
+    for threads, tile in ((1, 8), (2, 30)):
+        with torch_threads(threads):
+            assert batch_plan(net.eval(), images, 8, contextlib.nullcontext).tile == tile
+    with torch_threads(2):
+        acc, loss = evaluate_children(net, list(SPACE.enumerate()), images, labels, batch_size=30, tile=8)
+        want_acc, want_loss = naive(net, list(SPACE.enumerate()), images, labels, 30)
+    np.testing.assert_array_equal(acc, want_acc)
+    np.testing.assert_array_equal(loss, want_loss)
+
+
+def test_channels_last_is_refused_where_the_layout_changes_the_logits():
+    """A cell op whose result depends on the layout (as a kernel summing in another order in
+    channels-last would) keeps the cells in the input's layout; the numbers stay the loop's."""
+
+    class LayoutSized(torch.nn.Module):
+        def __init__(self, op):
+            super().__init__()
+            self.op = op
+
+        def forward(self, x):
+            return self.op(x) + 1e-3 * x.is_contiguous(memory_format=torch.channels_last)
+
+    images, labels = data(30)
+    archs = list(SPACE.enumerate())
+    net = trained_supernet("track")
+    net.cells[0].preprocess = LayoutSized(net.cells[0].preprocess)
+    assert not batch_plan(net.eval(), images, 8, contextlib.nullcontext).channels_last
+    np.testing.assert_array_equal(evaluate_children(net, archs, images, labels, 30, tile=8), naive(net, archs, images, labels, 30))
+
+
+def test_channels_last_plan_runs_the_cells_in_channels_last():
+    """Whether the plan is taken depends on the machine's kernels; what it computes does not."""
+    net = trained_supernet("track").eval()
+    layouts = []
+    net.cells[0].preprocess.register_forward_pre_hook(lambda _, args: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+    images, _ = data(16)
+    archs = covering_archs(net)
+    keys = [net.stage_keys(arch) for arch in archs]
+    with torch.inference_mode():
+        for channels_last in (False, True):
+            got = dict((members[0], logits) for members, logits in _child_logits(net, archs, keys, images, channels_last))
+            assert layouts.pop() is channels_last
+            for i, arch in enumerate(archs):
+                torch.testing.assert_close(got[i], net(images, arch), rtol=1e-5, atol=1e-6)
+
+
+def test_candidate_plans():
+    cpu = torch.zeros(30, 3, 8, 8)
+    assert candidate_plans(cpu, 8) == [Plan(8, True), Plan(8, False), Plan(30, True), Plan(30)]
+    assert candidate_plans(cpu, 64) == [Plan(30, True), Plan(30)]
+    assert candidate_plans(torch.zeros(30, 3, 8, 8, device="meta"), 8) == [Plan(30)]  # not a CPU: one pass
+
+
+def test_tile_threads_map_in_order_on_one_intra_op_thread_each():
+    with torch_threads(2):
+        with tile_threads(2) as run:
+            seen = list(run(lambda i: (i, torch.get_num_threads(), threading.get_ident()), range(8)))
+            assert torch.get_num_threads() == 2  # the calling thread keeps its threads
+        assert [i for i, _, _ in seen] == list(range(8))
+        assert {threads for _, threads, _ in seen} == {1}
+        assert threading.get_ident() not in {ident for _, _, ident in seen}
+        later = []
+        thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+        assert later == [2]  # threads started afterwards get torch's thread count again
+        with tile_threads(1) as run:  # one worker: the calling thread itself
+            assert list(run(lambda i: threading.get_ident(), range(3))) == [threading.get_ident()] * 3
 
 
 def naive_calibrated(net, archs, images, labels, batch_size, calibration):
@@ -129,8 +228,8 @@ def naive_calibrated(net, archs, images, labels, batch_size, calibration):
 
 def test_tile_size_and_tiles():
     images = torch.zeros(4, 3, 32, 32)
-    assert tile_size(PaperASuperNet(), images, 1024) == 32  # CPU, running statistics: cache-sized tiles
-    assert tile_size(PaperASuperNet(), torch.zeros(4, 3, 64, 64), 1024) == 8
+    assert tile_size(PaperASuperNet(), images, 1024) == 16  # CPU, running statistics: cache-sized tiles
+    assert tile_size(PaperASuperNet(), torch.zeros(4, 3, 64, 64), 1024) == 4
     assert tile_size(PaperASuperNet(bn_mode="batch"), images, 1024) == 1024  # statistics of the whole batch
     assert tiles(70, 32) == [slice(0, 23), slice(23, 46), slice(46, 70)]  # no 6-image remainder
     assert tiles(20, 32) == [slice(0, 20)]
@@ -170,7 +269,7 @@ def test_restores_mode_and_leaves_state_alone(training):
     handle = net.cells[1].edges[2][1].register_forward_hook(lambda m, *_: modes_inside.append(m.training))
     evaluate_children(net, [(1, 1, 1), (2, 3, 0)], images, labels, batch_size=16)
     handle.remove()
-    assert modes_inside == [False] * 3  # eval mode in every batch of the child that uses the op
+    assert len(modes_inside) >= 3 and not any(modes_inside)  # eval mode in every batch (and in batch_plan's checks)
     assert net.training is training
     assert all(m.training is training for m in net.modules())
     for k, v in net.state_dict().items():
@@ -188,17 +287,19 @@ def test_restores_mode_after_an_error():
 def test_forward_context_and_progress():
     net = trained_supernet("batch")
     images, labels = data(37)
-    entered, progress = [], []
+    inside, stem_calls, progress = [], [], []
 
     @contextlib.contextmanager
     def context():
-        entered.append(True)
+        inside.append(True)
         yield
+        inside.pop()
 
+    net.stem_layers.register_forward_pre_hook(lambda *_: stem_calls.append(bool(inside)))
     archs = [(0, 0, 0), (3, 2, 3), (1, 2, 0)]
     acc, loss = evaluate_children(net, archs, images, labels, batch_size=16, forward_context=context, progress=progress.append)
-    assert len(entered) == 3  # one per batch: 16, 16, 5
-    assert progress == [3, 3, 3]
+    assert stem_calls and all(stem_calls)  # every forward pass ran inside the context
+    assert progress == [3, 3, 3]  # one per batch: 16, 16, 5
     want_acc, want_loss = naive(net, archs, images, labels, 16)
     np.testing.assert_array_equal(acc, want_acc)
     np.testing.assert_array_equal(loss, want_loss)
@@ -231,8 +332,9 @@ def test_shared_key_prefixes_run_once_per_batch():
         calls[index] = calls.get(index, 0) + 1
         return run_stage(index, state, arch)
 
-    net.run_stage = counting
     archs = [*SPACE.enumerate(), (3, 2, 1)]
+    evaluate_children(net, archs, images, labels, batch_size=37)  # batch_plan's checks run once per net
+    net.run_stage = counting
     acc, loss = evaluate_children(net, archs, images, labels, batch_size=37)
     assert calls[0] == calls[1] == 1  # stem and the first preprocessing: shared by all
     assert calls[2] == 4 and calls[3] == 16 and calls[4] == 64  # cell 0: one per distinct key prefix
@@ -246,6 +348,7 @@ def test_first_cell_ops_run_once_per_distinct_input():
     so each runs once per distinct input (4 and 16 times per batch), not once per prefix (16, 64)."""
     net = trained_supernet("track")
     images, labels = data()
+    evaluate_children(net, list(SPACE.enumerate()), images, labels, batch_size=37)  # batch_plan's checks
     calls = {k: 0 for k in range(3)}
     for k in range(3):
         for op in net.cells[0].edges[k]:

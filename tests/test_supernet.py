@@ -76,6 +76,17 @@ def test_staged_forward_equals_the_unstaged_cells_bitwise(net):
             torch.testing.assert_close(net(x, arch), unstaged, rtol=0, atol=0)
 
 
+def test_head_gives_the_same_logits_for_either_layout(net):
+    """The global average pool sums each channel of an NCHW copy, so the logits do not depend on
+    the layout the cells ran in (the evaluator's channels-last plan relies on it)."""
+    net.eval()
+    last = net.num_stages - 1
+    state = tuple(torch.randn(4, 16, 32, 32, generator=torch.Generator().manual_seed(k)) for k in range(3))
+    channels_last = tuple(s.contiguous(memory_format=torch.channels_last) for s in state)
+    with torch.no_grad():
+        torch.testing.assert_close(net.run_stage(last, channels_last, ALL_ARCHS[0]), net.run_stage(last, state, ALL_ARCHS[0]), rtol=0, atol=0)
+
+
 def test_stage_keys_name_each_stages_choice_and_modules(net):
     keys = net.stage_keys((1, 2, 3))
     assert len(keys) == net.num_stages == 2 + 4 * 4

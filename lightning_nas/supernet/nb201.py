@@ -163,7 +163,8 @@ class NB201SuperNet(SuperNet):
             states = self.layers[0].run_edge(k, (state,) if k == 0 else state, arch[k])
             return self._drop_path(states[-1], 0) if k == len(EDGES) - 1 else states
         if index == self.num_stages - 1:
-            features = self.lastact(state).mean(dim=(2, 3))
+            # pooled from an NCHW copy: the same sums whatever layout the cells ran in (evaluation.Plan)
+            features = self.lastact(state).contiguous().mean(dim=(2, 3))
             return self.classifier(self.dropout(features))
         layer = index - len(EDGES)
         module = self.layers[layer]

@@ -152,7 +152,8 @@ class PaperASuperNet(SuperNet):
         if index == 0:
             return self.stem_layers(state)
         if index == self.num_stages - 1:
-            return self.classifier(self.cells[-1].output(state).mean(dim=(2, 3)))
+            # pooled from an NCHW copy: the same sums whatever layout the cells ran in (evaluation.Plan)
+            return self.classifier(self.cells[-1].output(state).contiguous().mean(dim=(2, 3)))
         cell, position = self._locate(index)
         if position == 0:
             x = state if cell == 0 else self.cells[cell - 1].output(state)
