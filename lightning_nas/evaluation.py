@@ -140,19 +140,20 @@ def batch_plan(supernet: SuperNet, x: Tensor, tile: int, forward_context: Callab
     if key not in known:
         *faster, whole = candidate_plans(x, tile)
         archs = covering_archs(supernet)
-        want = _logits(supernet, archs, x, whole, forward_context, map)
+        keys = [supernet.stage_keys(arch) for arch in archs]
+        want = _logits(supernet, archs, keys, x, whole, forward_context, map)
         with tile_threads(tile_workers(x)) as run:
             known[key] = next(
-                (plan for plan in faster if all(map(torch.equal, want, _logits(supernet, archs, x, plan, forward_context, run)))),
+                (plan for plan in faster if all(map(torch.equal, want, _logits(supernet, archs, keys, x, plan, forward_context, run)))),
                 whole,
             )
     return known[key]
 
 
-def _logits(supernet: SuperNet, archs: list[Arch], x: Tensor, plan: Plan, forward_context: Callable[[], ContextManager],
-            run: Callable) -> list[Tensor]:
-    """Logits of every child in ``archs`` on batch ``x``, computed by ``plan`` with ``run`` as its map."""
-    keys = [supernet.stage_keys(arch) for arch in archs]
+def _logits(supernet: SuperNet, archs: Sequence[Arch], keys: list[tuple], x: Tensor, plan: Plan,
+            forward_context: Callable[[], ContextManager], run: Callable) -> list[Tensor]:
+    """Logits of every child in ``archs`` (stage keys ``keys``) on batch ``x``, computed by
+    ``plan`` with ``run`` as its map."""
 
     def tile_logits(part: slice) -> list[Tensor]:
         found = {}
@@ -233,13 +234,14 @@ def _evaluate(
     supernet.eval()
     correct = torch.zeros(len(archs), dtype=torch.long, device=images.device)
     total_loss = torch.zeros(len(archs), dtype=torch.float64, device=images.device)
+    keys = [supernet.stage_keys(arch) for arch in archs]
     tile = tile or tile_size(supernet, images, batch_size)
     try:
         with tile_threads(tile_workers(images)) as run:
             for start in range(0, len(labels), batch_size):
                 x, y = images[start : start + batch_size], labels[start : start + batch_size]
                 plan = batch_plan(supernet, x, tile, forward_context)
-                logits = torch.stack(_logits(supernet, archs, x, plan, forward_context, run)).float()
+                logits = torch.stack(_logits(supernet, archs, keys, x, plan, forward_context, run)).float()
                 correct += (logits.argmax(-1) == y).sum(-1)
                 losses = F.cross_entropy(logits.flatten(0, 1), y.repeat(len(archs)), reduction="none")
                 total_loss += loss_sum(losses.view(len(archs), len(y)))
@@ -251,7 +253,7 @@ def _evaluate(
     return correct.cpu().numpy() / count, total_loss.cpu().numpy() / count
 
 
-def _child_logits(supernet: SuperNet, archs: Sequence[Arch], keys: list[tuple], x: Tensor, channels_last: bool = False):
+def _child_logits(supernet: SuperNet, archs: Sequence[Arch], keys: list[tuple], x: Tensor, channels_last: bool):
     """Yield ``(positions, logits)`` for every distinct child in ``archs``, walking the prefix tree
     of stage keys depth first; ``positions`` lists every position of ``archs`` with those keys.
     With ``channels_last`` the stages after the first run on channels-last tensors (:class:`Plan`)."""
