@@ -62,6 +62,7 @@ from lightning_nas.spaces.base import Arch
 from lightning_nas.supernet.base import SuperNet
 from lightning_nas.supernet.paper_a import PaperASuperNet
 from lightning_nas.supernet.sharing import GroupSharing, SharedWeights
+from lightning_nas.versions import package_versions
 
 
 @dataclass(frozen=True)
@@ -414,9 +415,7 @@ def _machine(device: torch.device) -> dict:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "reuse_freed_memory": reuse_freed_memory(),
-        "torch": torch.__version__,
-        "lightning": L.__version__,
-        "python": platform.python_version(),
+        **package_versions(),
     }
 
 

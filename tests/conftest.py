@@ -44,3 +44,18 @@ def fit(root: Path, *args: str, config: Path = CONFIGS / "quickstart.yaml", logg
     main(argv + list(args))
     (run_dir,) = set((root / "runs").glob("*")) - before
     return run_dir
+
+
+@pytest.fixture
+def plan_verdict(monkeypatch):
+    """Makes :func:`~lightning_nas.evaluation.batch_plan` judge every plan exact (``force(True)``)
+    or inexact (``force(False)``), as on a machine whose kernels do (or do not) round tiles like
+    whole batches: the plan logic is tested for both verdicts on any machine."""
+    from lightning_nas import evaluation
+
+    def force(exact: bool) -> None:
+        evaluation._PLANS.clear()
+        monkeypatch.setattr(evaluation, "same_logits", lambda want, got: exact)
+
+    yield force
+    evaluation._PLANS.clear()
