@@ -6,9 +6,11 @@ Beyond LightningCLI it (1) always attaches :class:`ChildSnapshot` (``snapshot.*`
 the resolved config in the run directory instead of ``config.yaml`` files that collide between
 runs, (3) reads a logger's relative ``save_dir`` as relative to ``trainer.default_root_dir``, so
 every output of a run lives under that one folder, (4) reports every configuration mistake as one
-line with exit code 2 before any work starts (the data module's ``preflight`` runs right after
-parsing), (5) picks a DDP strategy that tolerates unused parameters for several devices, and (6)
-makes the C allocator reuse freed CPU memory (:mod:`lightning_nas.allocator`).
+line with exit code 2 before any work starts (right after parsing, :func:`preflight` checks every
+option with a declared range, the data files, the ground-truth table and any checkpoint the run
+starts from, before anything is built, seeded or written), (5) picks a DDP strategy that tolerates
+unused parameters for several devices, and (6) makes the C allocator reuse freed CPU memory
+(:mod:`lightning_nas.allocator`).
 """
 
 from __future__ import annotations
@@ -22,16 +24,36 @@ from pathlib import Path
 from typing import NoReturn
 
 import torch
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from jsonargparse import Namespace
+from lightning.pytorch.cli import (
+    LightningArgumentParser,
+    LightningCLI,
+    SaveConfigCallback,
+)
 
 from lightning_nas.allocator import reuse_freed_memory
 from lightning_nas.callbacks.child_snapshot import ChildSnapshot
+from lightning_nas.checkpoints import (
+    LIGHTNING_NAMES,
+    check_model,
+    plain,
+    read_checkpoint,
+    stamp,
+)
 from lightning_nas.data import ImageDataModule
-from lightning_nas.errors import ConfigError
+from lightning_nas.errors import ConfigError, Range, check_ranges
 from lightning_nas.groundtruth import GroundTruth
-from lightning_nas.module import SuperNetModule
+from lightning_nas.module import Optimization, SuperNetModule, _load_supernet_state
 
 EXIT_CONFIG_ERROR = 2
+
+#: Lightning's own limits on the trainer's loop lengths (its Trainer raises them as tracebacks).
+TRAINER_RANGES: dict[str, Range] = {
+    "max_epochs": ((lambda v: v is None or v >= -1), "an integer >= -1 (-1: no limit) or null"),
+    "max_steps": ((lambda v: v >= -1), "an integer >= -1 (-1: no limit)"),
+    "min_epochs": ((lambda v: v is None or v >= 0), "an integer >= 0 or null"),
+    "min_steps": ((lambda v: v is None or v >= 0), "an integer >= 0 or null"),
+}
 
 
 class _OneLineErrorParser(LightningArgumentParser):
@@ -60,32 +82,102 @@ def _one_line(message: str) -> str:
 
 
 class _RunConfig(SaveConfigCallback):
-    """Hands the resolved config to :class:`ChildSnapshot`, which stores it in ``meta.json``."""
+    """Hands the resolved config to :class:`ChildSnapshot`, which stores it in ``meta.json``, and
+    stamps its ``model`` section into every checkpoint (:func:`lightning_nas.checkpoints.check_model`
+    compares it with the config of a run that starts from the checkpoint)."""
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         config = json.loads(self.parser.dump(self.config, skip_none=False, format="json"))
+        self._model = config.get("model")
         for callback in trainer.callbacks:
             if isinstance(callback, ChildSnapshot):
                 callback.config = config
 
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        stamp(checkpoint, model=getattr(self, "_model", None))
+
+
+def preflight(config: Namespace) -> None:
+    """Every check of a parsed ``fit`` or ``search`` config that needs no built object: the declared
+    ranges of the data module, super-net, optimisation, snapshot and trainer options, the data
+    module's files, the ground-truth table and the fine-tuning checkpoint; :class:`ConfigError`
+    with the fix."""
+    data = config.get("data")
+    if data is not None and data.get("class_path"):
+        data_class = _imported(data.class_path)
+        init_args = _values(data.init_args)
+        check_ranges("data.init_args", getattr(data_class, "ARGUMENT_RANGES", {}), init_args)
+        if issubclass(data_class, ImageDataModule):
+            data_class.preflight(**init_args)
+    model = config.get("model") or Namespace()
+    supernet = model.get("supernet")
+    if supernet is not None and supernet.get("class_path"):
+        ranges = getattr(_imported(supernet.class_path), "ARGUMENT_RANGES", {})
+        check_ranges("model.supernet.init_args", ranges, _values(supernet.get("init_args")))
+    check_ranges("model.optimization", Optimization.ARGUMENT_RANGES, _values(model.get("optimization")))
+    check_ranges("snapshot", ChildSnapshot.ARGUMENT_RANGES, _values(config.get("snapshot")))
+    check_ranges("trainer", TRAINER_RANGES, _values(config.get("trainer")))
+    truth = (config.get("snapshot") or {}).get("ground_truth")
+    if truth is not None and truth.get("path"):
+        GroundTruth(str(truth.path)).check_file()
+    finetune = model.get("finetune")
+    # without model.sharing the module reports first that fine-tuning needs one group per child
+    if finetune is not None and finetune.get("checkpoint") and model.get("sharing") is not None:
+        path, option = str(finetune.checkpoint), "model.finetune.checkpoint"
+        _load_supernet_state(path)
+        check_model(read_checkpoint(path, option), path, option, plain(model), share_all=True)
+
+
+def check_start_checkpoint(path: str, config: Namespace) -> None:
+    """:class:`ConfigError` unless ``ckpt_path`` is a readable lightning_nas checkpoint of the
+    super-net ``config.model`` builds (same class, init args and sharing)."""
+    check_model(read_checkpoint(path, "ckpt_path"), path, "ckpt_path", plain(config.get("model") or Namespace()))
+
+
+def _imported(class_path: str) -> type:
+    module_name, _, class_name = class_path.rpartition(".")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def _values(section: object) -> dict:
+    """A parsed config section's options by name (none for an absent section)."""
+    if section is None:
+        return {}
+    return dict(vars(section)) if isinstance(section, Namespace) else dict(section)
+
+
+def _config_error(error: BaseException) -> ConfigError | None:
+    """The :class:`ConfigError` that caused ``error`` (jsonargparse wraps errors of constructors)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, ConfigError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
 
 class NASCLI(LightningCLI):
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
-        """Parse, then run the data module's :meth:`~ImageDataModule.preflight` checks and look for
-        the ground-truth file, so a missing dataset or table is reported before Lightning prints or
-        writes anything."""
+        """Parse, then run :func:`preflight` and check a resumed run's checkpoint, so a mistake is
+        reported before Lightning seeds, prints or writes anything."""
         super().parse_arguments(parser, args)
-        config = self.config[self.config["subcommand"]] if "subcommand" in self.config else self.config
-        data = config.get("data")
-        if data is not None and data.get("class_path"):
-            module_name, _, class_name = data.class_path.rpartition(".")
-            data_class = getattr(importlib.import_module(module_name), class_name)
-            if issubclass(data_class, ImageDataModule):
-                data_class.preflight(**dict(data.init_args or {}))
-        truth = (config.get("snapshot") or {}).get("ground_truth")
-        if truth is not None and truth.get("path"):
-            GroundTruth(str(truth.path)).check_file()
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else self.config
+        preflight(config)
+        ckpt_path = config.get("ckpt_path") if subcommand == "fit" else None
+        if ckpt_path and str(ckpt_path) not in LIGHTNING_NAMES and not str(ckpt_path).startswith("registry"):
+            check_start_checkpoint(str(ckpt_path), config)
 
+    def instantiate_classes(self) -> None:
+        """Build the objects; a :class:`ConfigError` a constructor raises stays one line."""
+        try:
+            super().instantiate_classes()
+        except Exception as error:
+            cause = _config_error(error)
+            if cause is None:
+                raise
+            raise cause from None
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ChildSnapshot, "snapshot")
@@ -135,8 +227,13 @@ class SearchCLI(NASCLI):
         with warnings.catch_warnings():  # the arguments come from sys.argv, minus the word 'search'
             warnings.filterwarnings("ignore", "LightningCLI's args parameter")
             super().parse_arguments(parser, args)
-        if not Path(self.config.ckpt_path).expanduser().is_file():
-            raise ConfigError(f"ckpt_path: {self.config.ckpt_path} does not exist (give a checkpoint written by 'lightning_nas fit')")
+        from lightning_nas.search import Search
+
+        # the space is an attribute of a built super-net: a throwaway one gives the search's limits
+        supernet = self.config.model.supernet
+        space = _imported(supernet.class_path)(**_values(supernet.get("init_args"))).space
+        Search(**_values(self.config.search)).check(space)
+        check_start_checkpoint(str(self.config.ckpt_path), self.config)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         from lightning_nas.search import Search

@@ -12,7 +12,8 @@ and the data):
 ``python -m lightning_nas.search`` takes the same arguments. A query is the child's top-1 accuracy
 on the config's evaluation data (``data.init_args.eval_split``, optionally only the first
 ``search.eval_images`` images), computed by :func:`lightning_nas.evaluation.evaluate_children` with
-the config's BN mode and ``snapshot.eval_batch_size``, exactly as the per-epoch snapshot measures it.
+the config's BN mode and ``snapshot.eval_batch_size``, exactly as the per-epoch snapshot measures it
+(a super-net with path dropout at evaluation draws its masks for position ``("search",)``).
 The ground truth is the config's ``snapshot.ground_truth``.
 
 Algorithms (options of :class:`Search`):
@@ -40,18 +41,19 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Literal, Optional, Sequence
+from typing import Callable, ClassVar, Literal, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
-from lightning_nas.errors import ConfigError
+from lightning_nas.checkpoints import read_checkpoint
+from lightning_nas.errors import ConfigError, Range, at_least, check_ranges
 from lightning_nas.evaluation import evaluate_children
 from lightning_nas.history import write_atomic
 from lightning_nas.metrics import p_greater_random
 from lightning_nas.seeding import resolve_seed, rng
 from lightning_nas.spaces.base import Arch, SearchSpace
+from lightning_nas.supernet.eval_draws import EvalDraws
 
 Algorithm = Literal["random", "evolution"]
 #: Super-net accuracies of a list of children (one query each).
@@ -82,14 +84,22 @@ class Search:
     eval_images: Optional[int] = None
     seed: Optional[int] = None
 
-    def check(self, space: SearchSpace) -> None:
-        """Raise :class:`ConfigError` for settings that cannot run on ``space``."""
-        if self.budget < 1 or self.top_k < 1:
-            raise ConfigError(f"search.budget and search.top_k must be >= 1, got {self.budget} and {self.top_k}")
-        if self.eval_images is not None and self.eval_images < 1:
-            raise ConfigError(f"search.eval_images must be >= 1 or null, got {self.eval_images}")
-        if self.algorithm == "random" and self.budget > len(space):
-            raise ConfigError(f"search.budget ({self.budget}) exceeds the {len(space)} children of {space.name}")
+    #: Valid values of the counts (:func:`~lightning_nas.errors.check_ranges`).
+    ARGUMENT_RANGES: ClassVar[dict[str, Range]] = {
+        "budget": at_least(1),
+        "population": at_least(1),
+        "sample_size": at_least(1),
+        "top_k": at_least(1),
+        "eval_images": at_least(1, null=True),
+    }
+
+    def check(self, space: Optional[SearchSpace] = None) -> None:
+        """Raise :class:`ConfigError` for settings that cannot run (on ``space``, when given; the
+        command line checks the rest before it builds the super-net)."""
+        check_ranges("search", Search.ARGUMENT_RANGES, asdict(self))
+        if space is not None and self.algorithm == "random" and self.budget > len(space):
+            raise ConfigError(f"search.budget: {self.budget} exceeds the {len(space)} children of {space.name}; random "
+                              f"search queries distinct children: give at most {len(space)}")
         if self.algorithm == "evolution" and not 1 <= self.sample_size <= self.population <= self.budget:
             raise ConfigError(
                 "search: regularized evolution needs 1 <= sample_size <= population <= budget, got "
@@ -174,7 +184,7 @@ def main(args: list[str] | None = None) -> Path:
     try:
         return _search(sys.argv[1:] if args is None else list(args))
     except ConfigError as error:
-        print(f"lightning_nas search: error: {error}", file=sys.stderr)
+        print(f"lightning_nas: error: {error}", file=sys.stderr)
         sys.exit(EXIT_CONFIG_ERROR)
 
 
@@ -191,7 +201,7 @@ def _search(args: list[str]) -> Path:
     space = module.space
     settings.check(space)
     ckpt_path = Path(cli.config.ckpt_path).expanduser().resolve()
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)["state_dict"]
+    state = read_checkpoint(ckpt_path, "ckpt_path")["state_dict"]
     try:
         module.load_state_dict(state)
     except RuntimeError as error:
@@ -207,10 +217,14 @@ def _search(args: list[str]) -> Path:
     if module.supernet.bn_mode == "recalibrate":
         calibration = [b.to(device) for b in datamodule.calibration_batches(snapshot.recalibration_batches)]
 
+    # a super-net that draws at evaluation (path dropout) draws per child from one fixed position,
+    # so a child's fitness stays deterministic
+    draws = EvalDraws(resolve_seed(settings.seed), ("search",))
+
     def evaluate(archs: list[Arch]) -> np.ndarray:
         return evaluate_children(
             module.supernet, archs, images, labels, snapshot.eval_batch_size,
-            forward_context=trainer.precision_plugin.forward_context, calibration=calibration,
+            forward_context=trainer.precision_plugin.forward_context, calibration=calibration, draws=draws,
         )[0]
 
     queries = run_search(settings, space, CachedFitness(evaluate))
@@ -249,7 +263,8 @@ def _search(args: list[str]) -> Path:
         "distinct_children": len({a for a, _ in queries}),
         "ckpt_path": str(ckpt_path),
         "evaluation": {**datamodule.describe(), "eval_images": int(labels.numel()),
-                       "eval_batch_size": snapshot.eval_batch_size, "bn_mode": module.supernet.bn_mode},
+                       "eval_batch_size": snapshot.eval_batch_size, "bn_mode": module.supernet.bn_mode,
+                       "eval_draws": {"seed": draws.seed, "position": list(draws.position)} if module.supernet.draws_at_eval else None},
         "ground_truth": None if snapshot.ground_truth is None else {
             **asdict(snapshot.ground_truth), "path": str(snapshot.ground_truth.resolved_path()),
             "best_in_space": float(np.nanmax(space_gt)),

@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import CONFIGS, REPO, SHARED_DATA, SMOKE, fit
 
 from lightning_nas.analysis import accuracy_matrix, load_history, load_meta
@@ -47,6 +49,9 @@ def test_history_has_every_child_at_every_epoch_and_meta_describes_the_run(tmp_p
     assert meta["evaluation"]["eval_images"] == 64
     assert meta["config"]["model"]["sampling"]["policy"] == "round_robin"
     assert meta["config"]["seed_everything"] == 5
+    # every package that can change the numbers, as installed (the lock's versions in a fresh venv)
+    assert {"python", "lightning_nas", "torch", "torchvision", "lightning", "numpy", "scipy", "pandas"} <= set(meta["versions"])
+    assert meta["versions"]["numpy"] == np.__version__ and torch.__version__.startswith(meta["versions"]["torch"])
     assert (run / "rank_vs_epoch.png").stat().st_size > 0
     assert list((run / "checkpoints").glob("*.ckpt"))
 
@@ -120,7 +125,10 @@ def test_every_config_runs_under_the_smoke_overlay(tmp_path, config, monkeypatch
     assert all(space.labels([space.index(space.parse(a))]) == [a] for a in history["arch"])
     assert history["arch_index"].tolist() == [space.index(space.parse(a)) for a in history["arch"]]
     meta = load_meta(run)
-    assert meta["space"] == "nb201" and meta["ground_truth"]["resolved_path"] == str(NB201_GROUND_TRUTH.resolve())
+    import yaml
+
+    named = yaml.safe_load((CONFIGS / config).read_text())["snapshot"]["ground_truth"]["path"]
+    assert meta["space"] == "nb201" and meta["ground_truth"]["resolved_path"] == str((REPO / named).resolve())
     supernet = meta["config"]["model"]["supernet"]["init_args"]
     assert meta["bn"]["mode"] == meta["bn_mode"] == supernet["bn_mode"] and meta["bn"]["affine"] == supernet["bn_affine"]
     assert meta["bn"]["recalibration_batches"] == (10 if supernet["bn_mode"] == "recalibrate" else None)
@@ -195,3 +203,98 @@ def test_missing_ground_truth_is_one_line_error_before_anything_runs(tmp_path):
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("lightning_nas: error: ground-truth file") and f"working directory, {tmp_path}" in result.stderr
     assert result.stdout == "" and not (tmp_path / "out").exists()
+
+
+# -- mistakes a new user makes: one line, exit 2, nothing written -----------------------------------
+SHARE_ALL = CONFIGS / "paper_a" / "share_all.yaml"
+FINETUNE = CONFIGS / "paper_a" / "finetune.yaml"
+
+
+@pytest.fixture(scope="module")
+def start_checkpoints(tmp_path_factory):
+    """A real share-all smoke checkpoint and damaged or foreign variants of it, by name."""
+    root = tmp_path_factory.mktemp("checkpoints")
+    (real,) = (fit(root / "fit", config=SHARE_ALL) / "checkpoints").glob("*.ckpt")
+    data = real.read_bytes()
+    (root / "truncated.ckpt").write_bytes(data[: len(data) // 2])
+    torch.save({"state_dict": {"weight": torch.zeros(2)}, "epoch": 0}, root / "foreign.ckpt")
+    checkpoint = torch.load(real, map_location="cpu", weights_only=False)
+    checkpoint["lightning_nas"].update(version="99.0.0", format=99)
+    torch.save(checkpoint, root / "future.ckpt")
+    return {"real": real, **{name: root / f"{name}.ckpt" for name in ("truncated", "foreign", "future")}, "missing": root / "missing.ckpt"}
+
+
+_FIT = ["fit", "--config", str(SHARE_ALL), "--config", str(SMOKE)]
+_SEARCH = ["search", "--config", str(SHARE_ALL), "--config", str(SMOKE)]
+_FINETUNE = ["fit", "--config", str(FINETUNE), "--config", str(SMOKE)]
+MISTAKES = {
+    # checkpoints a fit resumes from
+    "resume missing": (_FIT + ["--ckpt_path", "{missing}"], "ckpt_path: ", "does not exist"),
+    "resume truncated": (_FIT + ["--ckpt_path", "{truncated}"], "ckpt_path: ", "unreadable or truncated"),
+    "resume foreign": (_FIT + ["--ckpt_path", "{foreign}"], "ckpt_path: ", "not a lightning_nas checkpoint"),
+    "resume future format": (_FIT + ["--ckpt_path", "{future}"], "ckpt_path: ", "lightning_nas 99.0.0"),
+    "resume other super-net config": (_FIT + ["--ckpt_path", "{real}", "--model.supernet.init_args.cell_output", "sum"],
+                                      "ckpt_path: ", "cell_output: 'concat' in the checkpoint, 'sum' here"),
+    "resume other space": (_FIT + ["--ckpt_path", "{real}", "--model.supernet", "lightning_nas.supernet.NB201SuperNet"],
+                           "ckpt_path: ", "holds a PaperASuperNet super-net; this config builds a NB201SuperNet"),
+    "resume with sharing": (_FIT + ["--ckpt_path", "{real}", "--model.sharing", "lightning_nas.supernet.sharing.GroupSharing",
+                                    "--model.sharing.init_args.groups", "2"], "ckpt_path: ", "model.sharing null"),
+    # checkpoints a search reads
+    "search missing": (_SEARCH + ["--ckpt_path", "{missing}"], "ckpt_path: ", "does not exist"),
+    "search truncated": (_SEARCH + ["--ckpt_path", "{truncated}"], "ckpt_path: ", "unreadable or truncated"),
+    "search other super-net config": (_SEARCH + ["--ckpt_path", "{real}", "--model.supernet.init_args.channels", "8"],
+                                      "ckpt_path: ", "channels: 16 in the checkpoint, 8 here"),
+    "search budget": (_SEARCH + ["--ckpt_path", "{real}", "--search.budget", "0"], "search.budget: 0 ", ">= 1"),
+    "search budget over the space": (_SEARCH + ["--ckpt_path", "{real}", "--search.algorithm", "random", "--search.budget", "65"],
+                                     "search.budget: 65 ", "give at most 64"),
+    "search eval images": (_SEARCH + ["--ckpt_path", "{real}", "--search.eval_images", "-5"], "search.eval_images: -5 ", ">= 1 or null"),
+    # checkpoints fine-tuning starts from
+    "finetune missing": (_FINETUNE + ["--model.finetune.checkpoint", "{missing}"], "model.finetune.checkpoint: ", "does not exist"),
+    "finetune truncated": (_FINETUNE + ["--model.finetune.checkpoint", "{truncated}"], "model.finetune.checkpoint: ", "truncated"),
+    "finetune foreign": (_FINETUNE + ["--model.finetune.checkpoint", "{foreign}"], "model.finetune.checkpoint: ", "not a lightning_nas"),
+    "finetune other super-net config": (_FINETUNE + ["--model.finetune.checkpoint", "{real}", "--model.supernet.init_args.num_cells", "2"],
+                                        "model.finetune.checkpoint: ", "num_cells: 4 in the checkpoint, 2 here"),
+    # sizes, counts and rates
+    "batch size": (_FIT + ["--data.init_args.batch_size", "0"], "data.init_args.batch_size: 0 ", ">= 1"),
+    "image count": (_FIT + ["--data.init_args.train_images", "0"], "data.init_args.train_images: 0 ", ">= 1"),
+    "eval images": (_FIT + ["--data.init_args.eval_images", "0"], "data.init_args.eval_images: 0 ", ">= 1 or null"),
+    "max epochs": (_FIT + ["--trainer.max_epochs", "-3"], "trainer.max_epochs: -3 ", ">= -1"),
+    "max steps": (_FIT + ["--trainer.max_steps", "-2"], "trainer.max_steps: -2 ", ">= -1"),
+    "pool size": (_FIT + ["--snapshot.pool_size", "1"], "snapshot.pool_size: 1 ", ">= 2 or null"),
+    "eval batch size": (_FIT + ["--snapshot.eval_batch_size", "0"], "snapshot.eval_batch_size: 0 ", ">= 1"),
+    "channels": (_FIT + ["--model.supernet.init_args.channels", "0"], "model.supernet.init_args.channels: 0 ", ">= 1"),
+    "dropout rate": (_FIT + ["--model.supernet", "lightning_nas.supernet.NB201SuperNet", "--model.supernet.init_args.path_dropout", "1.0"],
+                     "model.supernet.init_args.path_dropout: 1.0 ", "[0, 1)"),
+    "learning rate": (_FIT + ["--model.optimization.lr", "0"], "model.optimization.lr: 0.0 ", "> 0"),
+    "weight decay": (_FIT + ["--model.optimization.weight_decay", "-0.1"], "model.optimization.weight_decay: -0.1 ", ">= 0"),
+    "momentum": (_FIT + ["--model.optimization.momentum", "1"], "model.optimization.momentum: 1.0 ", "[0, 1)"),
+}
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_mistake_is_one_line_exit_2_and_writes_nothing(mistake, start_checkpoints, tmp_path, capsys, monkeypatch):
+    from lightning_nas.cli import main
+
+    def seeded(*args, **kwargs):
+        raise AssertionError("the run was seeded: the mistake was not caught right after parsing")
+
+    monkeypatch.setattr("lightning.pytorch.cli.seed_everything", seeded)
+    args, option, fix = MISTAKES[mistake]
+    root = tmp_path / "out"
+    argv = [a.format(**{k: str(v) for k, v in start_checkpoints.items()}) for a in args]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv + ["--trainer.default_root_dir", str(root)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.count("\n") == 1 and err.startswith(f"lightning_nas: error: {option}"), err
+    assert fix in err, err
+    assert not root.exists()
+
+
+def test_checkpoints_record_the_version_and_the_model_config(start_checkpoints):
+    import lightning_nas
+    from lightning_nas.checkpoints import FORMAT
+
+    stamp = torch.load(start_checkpoints["real"], map_location="cpu", weights_only=False)["lightning_nas"]
+    assert stamp["version"] == lightning_nas.__version__ and stamp["format"] == FORMAT
+    assert stamp["model"]["supernet"]["init_args"]["cell_output"] == "concat" and stamp["model"]["sharing"] is None

@@ -12,11 +12,12 @@ every cell, so the BN statistics and weights of the ops it does not choose are n
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
 
+from lightning_nas.errors import Range, at_least, check_ranges
 from lightning_nas.spaces.base import Arch
 from lightning_nas.spaces.paper_a import EDGES, PaperASpace
 from lightning_nas.supernet.base import SuperNet
@@ -95,6 +96,13 @@ class PaperASuperNet(SuperNet):
         in_channels: Image channels.
     """
 
+    #: Valid values of the numeric arguments (:func:`~lightning_nas.errors.check_ranges`).
+    ARGUMENT_RANGES: ClassVar[dict[str, Range]] = {
+        "channels": at_least(1),
+        "num_cells": at_least(1),
+        "bn_momentum": ((lambda v: 0 <= v <= 1), "a number in [0, 1]"),
+    }
+
     def __init__(
         self,
         channels: int = 16,
@@ -107,6 +115,8 @@ class PaperASuperNet(SuperNet):
         in_channels: int = 3,
     ) -> None:
         super().__init__()
+        check_ranges("model.supernet.init_args", PaperASuperNet.ARGUMENT_RANGES,
+                     {"channels": channels, "num_cells": num_cells, "bn_momentum": bn_momentum})
         self.space = PaperASpace()
         self.bn_mode = bn_mode
         bn = BNSettings(bn_momentum, bn_mode)
