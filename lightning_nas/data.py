@@ -6,13 +6,18 @@ stand-in (it is *not* CIFAR-10) so the quickstart and the tests need no download
 
 Splits (``eval_split``):
 
-- ``test``: train on the whole training set, rank children on the test set (paper A's code: its
-  "validation set" is the CIFAR-10 test split);
+- ``test``: train on the training set, rank children on the test set (paper A's code: its
+  "validation set" is the CIFAR-10 test split; paper B's code, on a half of the training set);
 - ``holdout``: train on part of the training set and rank on the held-out rest, split by
   ``split_seed`` (like NAS-Bench-201's ``cifar10-valid``, 25k/25k);
 - ``nb201_valid``: exactly NAS-Bench-201's ``cifar10-valid`` split of the 50,000 CIFAR-10 training
   images (:func:`nb201_valid_split`): train on its 25,000 training images, rank on its 25,000
   validation images, the images behind the benchmark's ``valid-accuracy``.
+
+``train_portion`` then keeps a random fraction of the training images the split leaves, drawn from
+the run's seed (paper B's NAS-Bench-201 runs: ``train_portion 0.5`` with ``eval_split: test``, a half
+of the 50,000 CIFAR-10 training images that changes with the seed, ranking on the 10,000 test images).
+``describe`` records the count and a hash of the training indices in ``meta.json``.
 
 Why the pipeline is hand-rolled instead of a ``DataLoader`` of torchvision transforms: every random
 choice (the shuffle of an epoch, the crop and flip of a step) is a pure function of
@@ -26,10 +31,11 @@ tensors that stay on the device for the whole run.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from pathlib import Path
-from typing import Iterator, Literal, Optional
+from typing import ClassVar, Iterator, Literal, Optional
 
 import lightning as L
 import numpy as np
@@ -37,7 +43,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
-from lightning_nas.errors import ConfigError
+from lightning_nas.errors import ConfigError, Range, at_least, check_ranges
 from lightning_nas.seeding import resolve_seed, rng
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -109,9 +115,23 @@ class ImageDataModule(L.LightningDataModule):
             images at every epoch and for every seed, so rankings compare like with like.
         augment: Random crop (padding = image size / 8) and horizontal flip for training batches.
         seed: Seed of the shuffle and the augmentation; ``None`` uses the run's ``seed_everything``.
+        train_portion: Train on only this fraction (in (0, 1]) of the training images the split
+            leaves: ``floor(train_portion * n)`` of them, drawn at random from
+            ``train_portion_seed``. Paper B's NAS-Bench-201 runs train on 0.5 of the 50,000 CIFAR-10
+            training images (and rank on the test split); 1 keeps them all (paper A).
+        train_portion_seed: Seed of that draw; ``None`` uses ``seed`` (so, by default, the run's
+            ``seed_everything``): each seed trains on its own subset, as in paper B's code, where the
+            subset is a shuffle of the global numpy generator seeded with the run's seed. Give it to
+            keep one subset across seeds. A resumed run resolves the same seed, hence the same images.
     """
 
     num_classes = 10
+    #: Valid values of the size arguments (:func:`~lightning_nas.errors.check_ranges`).
+    ARGUMENT_RANGES: ClassVar[dict[str, Range]] = {
+        "batch_size": at_least(1),
+        "eval_images": at_least(1, null=True),
+        "train_portion": ((lambda v: 0 < v <= 1), "a number in (0, 1] (a fraction of the training images)"),
+    }
 
     def __init__(
         self,
@@ -122,15 +142,17 @@ class ImageDataModule(L.LightningDataModule):
         eval_images: Optional[int] = None,
         augment: bool = True,
         seed: Optional[int] = None,
+        train_portion: float = 1.0,
+        train_portion_seed: Optional[int] = None,
     ) -> None:
         super().__init__()
-        if batch_size < 1:
-            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
-        if eval_images is not None and eval_images < 1:
-            raise ConfigError(f"data.eval_images must be >= 1 or null, got {eval_images}")
+        check_ranges("data.init_args", ImageDataModule.ARGUMENT_RANGES,
+                     {"batch_size": batch_size, "eval_images": eval_images, "train_portion": train_portion})
         self.batch_size, self.eval_split, self.holdout_size = batch_size, eval_split, holdout_size
         self.split_seed, self.eval_images, self.augment, self.seed = split_seed, eval_images, augment, seed
+        self.train_portion, self.train_portion_seed = train_portion, train_portion_seed
         self._train: Optional[tuple[Tensor, Tensor]] = None
+        self._train_indices: Optional[np.ndarray] = None
         self._eval: Optional[tuple[Tensor, Tensor]] = None
         self._norm_cache: dict[torch.device, tuple[Tensor, Tensor]] = {}
 
@@ -156,8 +178,39 @@ class ImageDataModule(L.LightningDataModule):
             "eval_split": self.eval_split,
             "eval_images": int(self._eval[1].numel()),
             "train_images": int(self._train[1].numel()) if self._train is not None else None,
+            "train_subset": self.describe_train_subset(),
             "batch_size": self.batch_size,
         }
+
+    def describe_train_subset(self) -> Optional[dict]:
+        """The training images a run trains on: ``train_portion``, the resolved seed of its draw, and
+        the count and SHA-256 of the training images' indices into the dataset's training set (int64,
+        little-endian, in the order the run holds them)."""
+        if self._train_indices is None:
+            return None
+        return {
+            "portion": self.train_portion,
+            "seed": self.train_subset_seed(),
+            "count": int(len(self._train_indices)),
+            "indices_sha256": hashlib.sha256(self._train_indices.astype("<i8").tobytes()).hexdigest(),
+        }
+
+    def train_subset_seed(self) -> int:
+        """The seed of the ``train_portion`` draw: ``train_portion_seed``, else ``seed``, else the
+        run's ``seed_everything``."""
+        return resolve_seed(self.train_portion_seed if self.train_portion_seed is not None else self.seed)
+
+    def train_subset(self, num_images: int) -> np.ndarray:
+        """Sorted indices of the ``floor(train_portion * num_images)`` training images kept out of
+        ``num_images``, a pure function of :meth:`train_subset_seed`; all of them at portion 1."""
+        if self.train_portion == 1:
+            return np.arange(num_images)
+        count = math.floor(self.train_portion * num_images)
+        if count < 1:
+            raise ConfigError(
+                f"data.train_portion {self.train_portion} of {num_images} training images keeps none; raise it"
+            )
+        return np.sort(rng(self.train_subset_seed(), "train_portion").permutation(num_images)[:count])
 
     # -- Lightning hooks -------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -166,6 +219,7 @@ class ImageDataModule(L.LightningDataModule):
         train_x, train_y, test_x, test_y = self.load_arrays()
         train_x, train_y = torch.from_numpy(train_x).permute(0, 3, 1, 2).contiguous(), torch.as_tensor(train_y)
         test_x, test_y = torch.from_numpy(test_x).permute(0, 3, 1, 2).contiguous(), torch.as_tensor(test_y)
+        kept = torch.arange(len(train_y))
         if self.eval_split == "holdout":
             if not 0 < self.holdout_size < len(train_y):
                 raise ConfigError(
@@ -175,7 +229,6 @@ class ImageDataModule(L.LightningDataModule):
             order = torch.from_numpy(rng(self.split_seed, "holdout").permutation(len(train_y)))
             held, kept = order[: self.holdout_size], order[self.holdout_size :]
             test_x, test_y = train_x[held], train_y[held]
-            train_x, train_y = train_x[kept], train_y[kept]
         elif self.eval_split == "nb201_valid":
             if len(train_y) != 50000:
                 raise ConfigError(
@@ -183,9 +236,12 @@ class ImageDataModule(L.LightningDataModule):
                 )
             kept, held = (torch.tensor(indices) for indices in nb201_valid_split())
             test_x, test_y = train_x[held], train_y[held]
-            train_x, train_y = train_x[kept], train_y[kept]
         if self.eval_images is not None:
             test_x, test_y = test_x[: self.eval_images], test_y[: self.eval_images]
+        kept = kept[torch.from_numpy(self.train_subset(len(kept)))]
+        self._train_indices = kept.numpy()
+        if len(kept) < len(train_y):  # indexing copies the images: only when some are left out
+            train_x, train_y = train_x[kept], train_y[kept]
         self._train = (train_x, train_y)
         self._eval = (self._normalize(test_x.float() / 255), test_y)
 
@@ -334,6 +390,13 @@ class OfflineImages(ImageDataModule):
         **kwargs: See :class:`ImageDataModule`.
     """
 
+    ARGUMENT_RANGES: ClassVar[dict[str, Range]] = {
+        **ImageDataModule.ARGUMENT_RANGES,
+        "train_images": at_least(1),
+        "test_images": at_least(1),
+        "image_size": at_least(4),
+    }
+
     def __init__(
         self,
         train_images: int = 4096,
@@ -345,8 +408,8 @@ class OfflineImages(ImageDataModule):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if min(train_images, test_images) < 1 or image_size < 4:
-            raise ConfigError("data.train_images and data.test_images must be >= 1 and data.image_size >= 4")
+        check_ranges("data.init_args", OfflineImages.ARGUMENT_RANGES,
+                     {"train_images": train_images, "test_images": test_images, "image_size": image_size})
         self.train_images, self.test_images, self.image_size = train_images, test_images, image_size
         self.noise, self.tint_strength, self.data_seed = noise, tint_strength, data_seed
         self._stats: Optional[tuple[tuple[float, ...], tuple[float, ...]]] = None

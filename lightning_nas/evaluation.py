@@ -15,11 +15,18 @@ through memory for every op, and the cells' small convolutions run about twice a
 layout. The tiles are spread over one thread per core, each running its tile's ops on one intra-op
 thread (:func:`tile_threads`): ops on 16 images are too small to split well between cores, while
 whole tiles keep every core busy with its own cache. None of this changes a number: in eval mode
-every op except batch-statistics BN treats images independently (so with ``bn_mode="batch"`` the
-tile is the whole batch), a batch's logits are put together before its losses are taken, and a
-tiling or layout is used only where :func:`batch_plan` found that this machine's kernels give
-bitwise the logits of one pass over the batch in its own layout. On a GPU the plan is the whole
-batch: large batches are what keep it busy.
+every op except batch-statistics BN treats images independently (so where any BN uses batch
+statistics, as in BN modes ``batch`` and ``track_stem_head``, the tile is the whole batch), a
+batch's logits are put together before its losses are taken, and a tiling or layout is used only
+where :func:`batch_plan` found that this machine's kernels give bitwise the logits of one pass over
+the batch in its own layout. On a GPU the plan is the whole batch: large batches are what keep it
+busy.
+
+A super-net whose evaluation draws random numbers (``draws_at_eval``: NB201's path dropout at
+evaluation) gets, in every pass, an :class:`~lightning_nas.supernet.eval_draws.EvalDraws` naming the
+run's seed, the evaluation's position, the batch and the pass's first image in it; its masks are a
+function of those, the child and the image's place in the batch, so shared prefixes and tiles
+draw exactly what the per-child loop over whole batches draws.
 
 Threaded tiles need a super-net whose eval-mode ``run_stage`` changes no module state, which
 every super-net here satisfies (the architecture is an argument, never state).
@@ -40,7 +47,8 @@ from torch import Tensor
 
 from lightning_nas.spaces.base import Arch
 from lightning_nas.supernet.base import SuperNet
-from lightning_nas.supernet.batchnorm import preserved_bn_statistics, recalibrate
+from lightning_nas.supernet.batchnorm import batch_statistics_at_eval, preserved_bn_statistics, recalibrate
+from lightning_nas.supernet.eval_draws import EvalDraws
 
 #: Input elements per CPU tile: 16 images of 3x32x32, the fastest tile for paper A's super-net
 #: with a tile per core (docs/benchmarks.md): a tile's states then fit in a core's 2 MiB L2 cache.
@@ -49,7 +57,7 @@ CPU_TILE_ELEMENTS = 16 * 3 * 32 * 32
 
 def tile_size(supernet: SuperNet, images: Tensor, batch_size: int) -> int:
     """Images per forward pass within an evaluation batch of ``batch_size`` (see the module's doc)."""
-    if images.device.type != "cpu" or supernet.bn_mode == "batch":
+    if images.device.type != "cpu" or batch_statistics_at_eval(supernet):
         return batch_size
     return max(1, CPU_TILE_ELEMENTS // images[0].numel())
 
@@ -120,9 +128,11 @@ def candidate_plans(x: Tensor, tile: int) -> list[Plan]:
 _PLANS: "weakref.WeakKeyDictionary[SuperNet, dict[tuple, Plan]]" = weakref.WeakKeyDictionary()
 
 
-def batch_plan(supernet: SuperNet, x: Tensor, tile: int, forward_context: Callable[[], ContextManager]) -> Plan:
+def batch_plan(supernet: SuperNet, x: Tensor, tile: int, forward_context: Callable[[], ContextManager],
+               draws: Optional[EvalDraws] = None) -> Plan:
     """The first of :func:`candidate_plans` that gives, on batch ``x``, bitwise the logits of one
-    pass in the calling thread in the input's layout (what the per-child loop computes).
+    pass in the calling thread in the input's layout (what the per-child loop computes); ``draws``:
+    those of the batch, for a super-net that draws at evaluation.
 
     Per-image arithmetic does not guarantee it: a kernel may take another algorithm for another
     batch size, thread count or layout (on the development CPU paper A's cells gave equal values
@@ -141,24 +151,31 @@ def batch_plan(supernet: SuperNet, x: Tensor, tile: int, forward_context: Callab
         *faster, whole = candidate_plans(x, tile)
         archs = covering_archs(supernet)
         keys = [supernet.stage_keys(arch) for arch in archs]
-        want = _logits(supernet, archs, keys, x, whole, forward_context, map)
+        want = _logits(supernet, archs, keys, x, whole, forward_context, map, draws)
         with tile_threads(tile_workers(x)) as run:
             known[key] = next(
-                (plan for plan in faster if all(map(torch.equal, want, _logits(supernet, archs, keys, x, plan, forward_context, run)))),
+                (plan for plan in faster if same_logits(want, _logits(supernet, archs, keys, x, plan, forward_context, run, draws))),
                 whole,
             )
     return known[key]
 
 
+def same_logits(want: Sequence[Tensor], got: Sequence[Tensor]) -> bool:
+    """The verdict of :func:`batch_plan` on one plan: bitwise the same logits for every child. Its
+    outcome is a property of the machine's kernels, so tests that need a given verdict replace it."""
+    return all(map(torch.equal, want, got))
+
+
 def _logits(supernet: SuperNet, archs: Sequence[Arch], keys: list[tuple], x: Tensor, plan: Plan,
-            forward_context: Callable[[], ContextManager], run: Callable) -> list[Tensor]:
+            forward_context: Callable[[], ContextManager], run: Callable, draws: Optional[EvalDraws] = None) -> list[Tensor]:
     """Logits of every child in ``archs`` (stage keys ``keys``) on batch ``x``, computed by
-    ``plan`` with ``run`` as its map."""
+    ``plan`` with ``run`` as its map; a tile's passes get ``draws`` from the tile's first image on."""
 
     def tile_logits(part: slice) -> list[Tensor]:
         found = {}
+        tile_draws = None if draws is None else draws.at(draws.batch, draws.first + part.start)
         with torch.inference_mode(), forward_context():
-            for members, logits in _child_logits(supernet, archs, keys, x[part], plan.channels_last):
+            for members, logits in _child_logits(supernet, archs, keys, x[part], plan.channels_last, tile_draws):
                 found.update(dict.fromkeys(members, logits))
         return [found[i] for i in range(len(archs))]
 
@@ -189,6 +206,7 @@ def evaluate_children(
     progress: Optional[Callable[[int], None]] = None,
     calibration: Optional[Sequence[Tensor]] = None,
     tile: Optional[int] = None,
+    draws: Optional[EvalDraws] = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-1 accuracy (fraction) and mean cross-entropy of every child in ``archs``.
 
@@ -205,18 +223,26 @@ def evaluate_children(
     :func:`~lightning_nas.supernet.batchnorm.recalibrate` set every BN statistic to the exact
     average over those batches for that child; the super-net's own statistics are restored at the
     end, so an evaluation never changes the trained super-net.
+
+    A super-net that draws random numbers at evaluation (``draws_at_eval``) needs ``draws``: the
+    run's seed and the evaluation's position in the run (e.g. ``EvalDraws(seed, ("epoch", 10))``);
+    batch ``b`` is evaluated with ``draws.at(b)``. Other super-nets ignore it.
     """
     if (supernet.bn_mode == "recalibrate") != (calibration is not None):
         raise ValueError("calibration batches are needed exactly when the super-net's bn_mode is 'recalibrate'")
+    if supernet.draws_at_eval and draws is None:
+        raise ValueError("the super-net draws random numbers at evaluation (eval_path_dropout): pass draws=EvalDraws(seed, position)")
+    if not supernet.draws_at_eval:
+        draws = None
     if calibration is not None:
         with preserved_bn_statistics(supernet):
             results = []
             for arch in archs:
                 with forward_context():
                     recalibrate(supernet, arch, calibration)
-                results.append(_evaluate(supernet, [arch], images, labels, batch_size, forward_context, progress, tile))
+                results.append(_evaluate(supernet, [arch], images, labels, batch_size, forward_context, progress, tile, draws))
         return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
-    return _evaluate(supernet, archs, images, labels, batch_size, forward_context, progress, tile)
+    return _evaluate(supernet, archs, images, labels, batch_size, forward_context, progress, tile, draws)
 
 
 def _evaluate(
@@ -228,6 +254,7 @@ def _evaluate(
     forward_context: Callable[[], ContextManager],
     progress: Optional[Callable[[int], None]],
     tile: Optional[int],
+    draws: Optional[EvalDraws] = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`evaluate_children` with the super-net's current BN statistics."""
     was_training = supernet.training
@@ -240,8 +267,9 @@ def _evaluate(
         with tile_threads(tile_workers(images)) as run:
             for start in range(0, len(labels), batch_size):
                 x, y = images[start : start + batch_size], labels[start : start + batch_size]
-                plan = batch_plan(supernet, x, tile, forward_context)
-                logits = torch.stack(_logits(supernet, archs, keys, x, plan, forward_context, run)).float()
+                batch_draws = None if draws is None else draws.at(start // batch_size)
+                plan = batch_plan(supernet, x, tile, forward_context, batch_draws)
+                logits = torch.stack(_logits(supernet, archs, keys, x, plan, forward_context, run, batch_draws)).float()
                 correct += (logits.argmax(-1) == y).sum(-1)
                 losses = F.cross_entropy(logits.flatten(0, 1), y.repeat(len(archs)), reduction="none")
                 total_loss += loss_sum(losses.view(len(archs), len(y)))
@@ -253,10 +281,13 @@ def _evaluate(
     return correct.cpu().numpy() / count, total_loss.cpu().numpy() / count
 
 
-def _child_logits(supernet: SuperNet, archs: Sequence[Arch], keys: list[tuple], x: Tensor, channels_last: bool):
+def _child_logits(supernet: SuperNet, archs: Sequence[Arch], keys: list[tuple], x: Tensor, channels_last: bool,
+                  draws: Optional[EvalDraws] = None):
     """Yield ``(positions, logits)`` for every distinct child in ``archs``, walking the prefix tree
     of stage keys depth first; ``positions`` lists every position of ``archs`` with those keys.
-    With ``channels_last`` the stages after the first run on channels-last tensors (:class:`Plan`)."""
+    With ``channels_last`` the stages after the first run on channels-last tensors (:class:`Plan`).
+    ``draws`` (those of the pass over ``x``) goes to every stage when given."""
+    extra = {} if draws is None else {"draws": draws}
 
     def descend(stage: int, members: list[int], state: Any):
         if stage == supernet.num_stages:
@@ -268,7 +299,7 @@ def _child_logits(supernet: SuperNet, archs: Sequence[Arch], keys: list[tuple], 
         for member in members:
             branches.setdefault(keys[member][stage], []).append(member)
         for branch in branches.values():
-            yield from descend(stage + 1, branch, supernet.run_stage(stage, state, archs[branch[0]]))
+            yield from descend(stage + 1, branch, supernet.run_stage(stage, state, archs[branch[0]], **extra))
 
     yield from descend(0, list(range(len(archs))), x)
 

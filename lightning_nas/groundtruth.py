@@ -4,9 +4,11 @@ Two formats:
 
 - CSV with a label column (``arch_column``, default ``arch``) and the accuracy column named in the
   config (``column``): the format :mod:`lightning_nas` writes, and the NAS-Bench tables' format
-  (e.g. ``arch_column: arch_str``, ``column: valid-accuracy`` for the shared NAS-Bench-201
-  ``cifar10-valid`` table). The column is never guessed: NAS-Bench tables hold several splits and
-  epoch budgets whose rankings differ. Rows may come in any order; labels are matched exactly.
+  (e.g. ``arch_column: cellstr``, ``column: test_top1`` for the shared NAS-Bench-201 v1.0 table's
+  ``cifar10`` test accuracy, paper B's yardstick; ``arch_column: arch_str``, ``column:
+  valid-accuracy`` for the ``cifar10-valid`` table). The column is never guessed: NAS-Bench tables
+  hold several splits and epoch budgets whose rankings differ. Rows may come in any order; labels
+  are matched exactly, and other columns (such as an integer index) are ignored.
 - A text file with one accuracy per line in the space's index order: the format of paper A's
   released ``gt_mean.txt``.
 
@@ -47,9 +49,10 @@ class GroundTruth:
             per line in the space's index order. Relative paths are resolved against the working
             directory.
         column: CSV column with the accuracy: it names the split and epoch budget of a benchmark
-            (NAS-Bench-201 ``cifar10-valid`` at 200 epochs: ``valid-accuracy``).
+            (NAS-Bench-201 v1.0 ``cifar10`` test accuracy at 200 epochs, paper B's yardstick:
+            ``test_top1``; ``cifar10-valid`` at 200 epochs: ``valid-accuracy``).
         arch_column: CSV column with the child label, written exactly as the space writes it
-            (NAS-Bench-201 tables: ``arch_str`` or ``ArchitectureString``).
+            (NAS-Bench-201 tables: ``cellstr``, ``arch_str`` or ``ArchitectureString``).
         partial: Accept a CSV that covers only some children (it must hold every evaluated
             child). Whole-space metrics (P>R) and GT-stratified pools then are unavailable.
     """

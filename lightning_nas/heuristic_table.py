@@ -60,7 +60,7 @@ PAPER_B: tuple[tuple[str, str], ...] = (
     ("global_dropout", "[paper] dropout usage is one of the factors studied; no conclusion in the covered text"),
     ("channels", "[paper] capacity of the super-net is a factor; [unverified] low fidelity (narrower) hurts the correlation"),
     ("num_cells", "[paper] depth of the super-net is a factor; [unverified] low fidelity (shallower) hurts the correlation"),
-    ("warmup", "[code] the authors warm up the super-net (150 of 400 epochs in their NB201 baseline)"),
+    ("warmup", "[code] no LR warm-up in the authors' NB201 runs (their supernet_warmup_epoch 150 only starts the landmark loss); an option of this project"),
     ("lr", "[paper] proper hyper-parameter settings are key"),
     ("weight_decay", "[paper] proper hyper-parameter settings are key"),
     ("max_epochs", "[paper] proper hyper-parameter settings are key; [unverified] longer training helps"),
@@ -68,7 +68,7 @@ PAPER_B: tuple[tuple[str, str], ...] = (
     ("gradient_clip", "[code] the authors clip gradients at 5"),
     ("policy", "[paper] FairNAS and Random-NAS sampling are among the heuristics isolated; no conclusion in the covered text"),
     ("fair", "[paper] FairNAS sampling is among the heuristics isolated; no conclusion in the covered text"),
-    ("unique", "[code] the authors' default samples among the benchmark's deduplicated architectures; Random-NAS (one op per edge) is the alternative"),
+    ("unique", "[code] the authors' default samples uniformly over all 15,625 arch strings (one op per edge, as Random-NAS); unique children (6,466 classes) is an alternative"),
 )
 BASELINE_NOTE = "[code] the authors' recommended NB201 settings (papers.md §B.7)"
 

@@ -15,16 +15,20 @@ Policies (Zhang et al. §3.1 and Table 1; the authors' ``--step_order``):
 - ``uniform``: i.i.d. uniform draws (the paper text's "uniformly generate child models"; SPOS).
   In a space that is the full product of per-edge choices (paper A, NAS-Bench-201) a uniform child
   is exactly one op drawn uniformly and independently per edge: paper B's Random-NAS sampling
-  (``path_sample_method: random_nas``, Yu et al. §B.2).
+  (``path_sample_method: random_nas``, Yu et al. §B.2) and, on NAS-Bench-201, its default sampling
+  as well (see ``unique`` below).
 - ``fairnas``: FairNAS strict fairness (Chu et al.; paper B's ``supernet_train_method: fairnas``,
   ``procedures/fairnas_procedure.py``): every step trains as many children as there are ops, built
   from one random permutation of the ops per edge, so over one step every op is used exactly once
   on every edge. The module accumulates their gradients and takes one optimizer step.
 
 ``Sampling.unique`` restricts the single-child policies to one child per isomorphism class
-(:meth:`~lightning_nas.spaces.base.SearchSpace.unique_indices`): paper B's default
-``path_sample_method`` samples among NAS-Bench-201's hash-deduplicated architectures, so a class of
-isomorphic children is as likely as any other class, however many members it has.
+(:meth:`~lightning_nas.spaces.base.SearchSpace.unique_indices`; NAS-Bench-201: 6,466 of 15,625), so
+a class of isomorphic children is as likely as any other class, however many members it has. Paper
+B's code does not do this: its NAS-Bench-201 space is all 15,625 arch strings (the benchmark is
+keyed by the plain string and the isomorphism filter is disabled), and both its default
+``path_sample_method`` (a uniform draw among those strings) and ``random_nas`` (one op per edge)
+draw the distribution of ``uniform`` with ``unique`` off.
 """
 
 from __future__ import annotations
@@ -109,10 +113,10 @@ class Sampling:
             accumulated, one optimizer step).
         seed: Seed of the order; ``None`` uses the run's ``seed_everything``. Give it explicitly to
             vary the order while keeping the weight initialisation (paper A's "different orders").
-        unique: Draw only among one representative per class of isomorphic children (paper B's
-            default ``path_sample_method``: uniform over NAS-Bench-201's unique architectures);
-            ``false`` draws among all children. Not with ``fairnas``, whose children are fixed by
-            the per-edge permutations.
+        unique: Draw only among one representative per class of isomorphic children
+            (NAS-Bench-201: uniform over its 6,466 classes); ``false`` draws among all children,
+            as paper B's code does (uniform over all 15,625 NAS-Bench-201 arch strings). Not with
+            ``fairnas``, whose children are fixed by the per-edge permutations.
     """
 
     policy: Policy = "round_robin"

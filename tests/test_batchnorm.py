@@ -144,8 +144,98 @@ def test_preserved_bn_statistics_restores_buffers():
 
 def test_describe_bn():
     assert describe_bn(NB201SuperNet(channels=2, num_cells=1), "batch") == {
-        "mode": "batch", "affine": True, "momentum": [0.1], "per_input": False,
+        "mode": "batch", "running_statistics": "none", "affine": True, "momentum": [0.1], "per_input": False,
     }
-    described = describe_bn(NB201SuperNet(channels=2, num_cells=1, bn_affine=False, per_input_bn=True, bn_momentum=0.2), "track")
-    assert described == {"mode": "track", "affine": False, "momentum": [0.2], "per_input": True}
+    described = describe_bn(NB201SuperNet(channels=2, num_cells=1, bn_affine=False, per_input_bn=True, bn_momentum=0.2, bn_mode="track"), "track")
+    assert described == {"mode": "track", "running_statistics": "all", "affine": False, "momentum": [0.2], "per_input": True}
+    authors = NB201SuperNet(channels=2, num_cells=1, bn_mode="track_stem_head")
+    assert describe_bn(authors, authors.bn_mode) == {
+        "mode": "track_stem_head", "running_statistics": ["stem.1", "lastact.0"], "affine": True, "momentum": [0.1], "per_input": False,
+    }
     assert describe_bn(PaperASuperNet(channels=2, num_cells=1), "track")["affine"] == "mixed"
+
+
+# -- track_stem_head: the authors' track -----------------------------------------------------------
+def bn_io(net: nn.Module, names: list[str], x: torch.Tensor, arch) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """(input, output) of the named BNs in one forward pass in the net's current mode."""
+    seen = {}
+    modules = dict(net.named_modules())
+    handles = [modules[n].register_forward_hook(lambda m, i, o, n=n: seen.__setitem__(n, (i[0].double(), o.double()))) for n in names]
+    with torch.no_grad():
+        net(x, arch)
+    for handle in handles:
+        handle.remove()
+    return seen
+
+
+def normalised(x: torch.Tensor, bn: nn.BatchNorm2d, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+    shape = (1, -1, 1, 1)
+    y = (x - mean.double().view(shape)) / torch.sqrt(var.double().view(shape) + bn.eps)
+    return y * bn.weight.double().view(shape) + bn.bias.double().view(shape)
+
+
+def test_track_stem_head_normalises_cell_ops_and_reductions_with_batch_statistics_and_stem_and_last_with_running():
+    net = trained("track_stem_head").eval()
+    arch = ARCHS[0]  # edge 0 runs nor_conv_3x3: cell 0's op list 0, op 3
+    op, reduction, stem, last = "layers.0.ops.0.3.bn", "layers.1.conv_a.bn", "stem.1", "lastact.0"
+    x = batches(1, 10, seed=4)[0]
+    seen = bn_io(net, [op, reduction, stem, last], x, arch)
+    modules = dict(net.named_modules())
+    for name in (op, reduction):  # the batch's own mean and biased variance
+        inp, out = seen[name]
+        want = normalised(inp, modules[name], inp.mean(dim=(0, 2, 3)), inp.var(dim=(0, 2, 3), unbiased=False))
+        torch.testing.assert_close(out, want, rtol=1e-5, atol=1e-5)
+        assert not modules[name].track_running_stats
+    for name in (stem, last):  # the running statistics the training forwards left
+        inp, out = seen[name]
+        bn = modules[name]
+        assert int(bn.num_batches_tracked) == len(ARCHS)
+        torch.testing.assert_close(out, normalised(inp, bn, bn.running_mean, bn.running_var), rtol=1e-5, atol=1e-5)
+        by_batch = normalised(inp, bn, inp.mean(dim=(0, 2, 3)), inp.var(dim=(0, 2, 3), unbiased=False))
+        assert (out - by_batch).abs().max() > 0.05  # so the two cases are told apart
+
+
+def test_track_stem_head_equals_the_authors_ops_forced_into_training_mode():
+    """Their NB201 ReLU-Conv-BN calls ``self.train()`` in ``forward`` while every BN tracks running
+    statistics: in eval mode its BN then normalises with (and updates) batch statistics that nothing
+    reads. The same network with every BN tracking and that switch gives the same logits."""
+    from lightning_nas.supernet.nb201_ops import ReLUConvBN
+
+    net = trained("track_stem_head").eval()
+    authors = NB201SuperNet(channels=4, num_cells=1, bn_mode="track")
+    missing, unexpected = authors.load_state_dict(net.state_dict(), strict=False)
+    assert not unexpected and missing and all(".ops." in k or "conv_" in k for k in missing)  # the ops' unread statistics
+    def forced_training(module, args):
+        module.train()
+
+    for module in authors.modules():
+        if isinstance(module, ReLUConvBN):
+            module.register_forward_pre_hook(forced_training)
+    authors.eval()
+    x = batches(1, 10, seed=6)[0]
+    with torch.no_grad():
+        for arch in ARCHS:
+            torch.testing.assert_close(authors(x, arch), net(x, arch), rtol=1e-5, atol=1e-6)
+    assert not net.stem[1].training and authors.layers[0].ops[0][3].bn.training
+
+
+def test_track_stem_head_evaluation_equals_each_child_alone_and_leaves_the_statistics():
+    net = trained("track_stem_head")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x, y = batches(1, 11, seed=5)[0], torch.arange(11) % 10
+    archs = ARCHS + [ARCHS[1]]
+    accuracy, loss = evaluate_children(net, archs, x, y, batch_size=4)
+    net.eval()
+    with torch.no_grad():
+        for i, arch in enumerate(archs):
+            logits = torch.cat([net(x[s : s + 4], arch) for s in range(0, 11, 4)])
+            losses = F.cross_entropy(logits, y, reduction="none").double()
+            assert accuracy[i] == int((logits.argmax(1) == y).sum()) / 11
+            assert loss[i] == sum(losses[s : s + 4].cumsum(0)[-1].item() for s in range(0, 11, 4)) / 11
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_a_supernet_mode_is_not_a_bn_mode():
+    with pytest.raises(ValueError, match="super-net's mode"):
+        PaperASuperNet(channels=2, num_cells=1, bn_mode="track_stem_head")

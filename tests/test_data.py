@@ -3,12 +3,14 @@ the missing-data error, and the offline stand-in data set."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -387,3 +389,75 @@ def test_nb201_valid_eval_split():
     assert torch.equal(dm.eval_tensors()[1], whole._train[1][valid])
     with pytest.raises(ConfigError, match="nb201_valid needs the 50,000 CIFAR-10 training images, got 100"):
         offline(train_images=100, eval_split="nb201_valid")
+
+
+# -- train_portion ------------------------------------------------------------------------------------
+
+def test_train_portion_is_a_seeded_subset_of_the_training_set(fake_cifar):
+    def portion(**kwargs) -> CIFAR10:
+        dm = CIFAR10(data_dir=str(fake_cifar.root), batch_size=8, **kwargs)
+        dm.setup("fit")
+        return dm
+
+    dm = portion(train_portion=0.5, seed=3)
+    ids = image_ids(dm._train[0])
+    assert len(ids) == 30 and len(set(ids)) == 30 and set(ids) <= set(range(60)) and list(ids) == sorted(ids)
+    np.testing.assert_array_equal(dm._train[1].numpy(), fake_cifar.train_labels[ids])  # labels travel along
+    assert dm.eval_tensors()[0].shape[0] == 20  # ranked on the whole test split
+    # the draw is a function of the seed: the same seed, the same images; another seed, another half
+    np.testing.assert_array_equal(image_ids(portion(train_portion=0.5, seed=3)._train[0]), ids)
+    assert set(image_ids(portion(train_portion=0.5, seed=4)._train[0])) != set(ids)
+    # train_portion_seed overrides the data module's seed; floor(portion * n) images are kept
+    np.testing.assert_array_equal(image_ids(portion(train_portion=0.5, seed=9, train_portion_seed=3)._train[0]), ids)
+    assert len(portion(train_portion=0.33, seed=3)._train[1]) == 19
+    # meta.json's record: the resolved seed, the count and the hash of the kept indices
+    subset = dm.describe()["train_subset"]
+    assert subset["portion"] == 0.5 and subset["seed"] == 3 and subset["count"] == 30
+    assert subset["indices_sha256"] == hashlib.sha256(ids.astype("<i8").tobytes()).hexdigest()
+    assert portion(train_portion=0.5, seed=4).describe()["train_subset"]["indices_sha256"] != subset["indices_sha256"]
+    whole = portion(seed=3).describe()
+    assert whole["train_images"] == 60 and whole["train_subset"]["count"] == 60
+
+
+def test_train_portion_of_the_cifar10_training_set_is_half_of_it_and_moves_with_the_seed():
+    halves = [OfflineImages(train_portion=0.5, seed=seed).train_subset(50000) for seed in (0, 0, 1)]
+    assert len(halves[0]) == 25000 and len(np.unique(halves[0])) == 25000
+    np.testing.assert_array_equal(halves[0], halves[1])
+    # two independent halves share a quarter of the images (hypergeometric: 12,500, sd 56)
+    assert abs(len(np.intersect1d(halves[0], halves[2])) - 12500) < 500
+
+
+def test_train_portion_applies_to_the_images_a_split_leaves():
+    dm = offline(train_images=100, eval_split="holdout", holdout_size=30, train_portion=0.5, seed=1)
+    assert dm._train[0].shape[0] == 35 and dm.eval_tensors()[0].shape[0] == 30
+    full = offline(train_images=100, eval_split="holdout", holdout_size=30, seed=1)
+    kept = {tuple(image.flatten().tolist()) for image in full._train[0]}
+    assert all(tuple(image.flatten().tolist()) in kept for image in dm._train[0])
+
+
+@pytest.mark.parametrize("value", [0.0, -0.5, 1.5, float("nan")])
+def test_train_portion_outside_zero_one_is_a_one_line_error(value):
+    with pytest.raises(ConfigError, match=r"data.init_args.train_portion: .* is out of range; give a number in \(0, 1\]") as info:
+        OfflineImages(train_portion=value)
+    assert "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match="keeps none"):
+        offline(train_images=10, train_portion=0.05)
+
+
+def test_train_portion_is_recorded_and_a_resumed_run_sees_the_same_images(tmp_path):
+    from conftest import fit
+
+    from lightning_nas.analysis import load_history, load_meta
+
+    args = ("--seed_everything", "11", "--snapshot.dense_last_steps", "0", "--data.init_args.train_portion", "0.5")
+    straight = fit(tmp_path / "straight", *args)
+    part = fit(tmp_path / "resumed", *args, "--trainer.max_epochs", "1")
+    (ckpt,) = (part / "checkpoints").glob("*.ckpt")
+    resumed = fit(tmp_path / "resumed", *args, "--trainer.max_epochs", "2", "--ckpt_path", str(ckpt))
+    subsets = [load_meta(run)["evaluation"]["train_subset"] for run in (straight, part, resumed)]
+    assert subsets[0]["count"] == 64 and subsets[0]["seed"] == 11 and subsets[0]["portion"] == 0.5  # smoke: 128 images
+    assert subsets[0] == subsets[1] == subsets[2]
+    pd.testing.assert_frame_equal(load_history(resumed), load_history(straight))
+    other = fit(tmp_path / "other", "--seed_everything", "12", "--trainer.max_epochs", "1",
+                "--data.init_args.train_portion", "0.5")
+    assert load_meta(other)["evaluation"]["train_subset"]["indices_sha256"] != subsets[0]["indices_sha256"]

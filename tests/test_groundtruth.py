@@ -218,6 +218,33 @@ def test_nb201_shared_tables_load_as_they_are():
     assert kendall_tau(valid, test) == pytest.approx(0.894, abs=0.001)
 
 
+NB201_V1_0 = NB201_TABLES / "nb201_cifar10_200ep_v1_0_naswot.csv"
+
+
+@pytest.mark.skipif(not NB201_V1_0.is_file(), reason="shared NB201 v1.0 ground truth absent")
+def test_nb201_v1_0_cifar10_test_accuracy_is_read_by_arch_string(tmp_path):
+    """Paper B's yardstick: NAS-Bench-201 v1.0 ``cifar10`` test accuracy (trained on all 50k images)."""
+    space = NB201Space()
+    gt = GroundTruth(str(NB201_V1_0), column="test_top1", arch_column="cellstr")
+    values = gt.load_space(space)
+    assert values.shape == (15625,) and not np.isnan(values).any()
+    assert values.max() == pytest.approx(94.3733, abs=1e-4) and values.min() == 10.0  # percent
+    assert values[6111] == values.max() and values[1] == pytest.approx(93.66)
+    np.testing.assert_array_equal(values, pd.read_csv(NB201_V1_0)["test_top1"].to_numpy())  # rows in index order
+    # matched by the arch string, not by row order or the table's integer ``arch`` column
+    shuffled = pd.read_csv(NB201_V1_0).sample(frac=1, random_state=0)
+    shuffled["arch"] = np.arange(15625)
+    shuffled.to_csv(tmp_path / "shuffled.csv", index=False)
+    again = GroundTruth(str(tmp_path / "shuffled.csv"), column="test_top1", arch_column="cellstr")
+    np.testing.assert_array_equal(again.load_space(space), values)
+    assert again.load(space, space.labels([6111, 1, 0])).tolist() == [values[6111], values[1], values[0]]
+    # a different yardstick from the cifar10-valid table's valid-accuracy (tau about 0.89)
+    from lightning_nas.metrics import kendall_tau
+
+    valid = GroundTruth(str(NB201_FULL), column="valid-accuracy", arch_column="arch_str").load_space(space)
+    assert kendall_tau(values, valid) == pytest.approx(0.892, abs=0.001)
+
+
 @needs_nb201
 @pytest.mark.parametrize(
     "column,arch_column,match",

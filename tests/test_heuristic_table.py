@@ -51,11 +51,11 @@ def runs(tmp_path_factory):
     space = NB201Space()
     truth = np.random.default_rng(0).uniform(60, 94, len(space)).round(3)
     gt = root / "gt.csv"
-    pd.DataFrame({"arch_str": space.labels(), "valid-accuracy": truth}).to_csv(gt, index=False)
+    pd.DataFrame({"cellstr": space.labels(), "test_top1": truth}).to_csv(gt, index=False)  # the columns baseline.yaml names
     common = [*TINY, "--snapshot.ground_truth.path", str(gt)]
     made = {
         "baseline": [fit(root, *common, "--seed_everything", str(s), config=CONFIGS / "nb201" / "baseline.yaml") for s in (1, 2)],
-        "bn_mode=track": [fit(root, *common, "--seed_everything", "1", config=CONFIGS / "nb201" / "bn_track.yaml")],
+        "bn_mode=track_stem_head": [fit(root, *common, "--seed_everything", "1", config=CONFIGS / "nb201" / "bn_track.yaml")],
         "bn_affine=False": [fit(root, *common, "--seed_everything", "1", config=CONFIGS / "nb201" / "bn_no_affine.yaml")],
     }
     return made, truth
@@ -78,7 +78,7 @@ def test_table_from_runs(runs):
     made, truth = runs
     all_runs = [run for group in made.values() for run in group]
     table = heuristics_table(all_runs)
-    assert table.index.tolist() == ["baseline", "bn_affine=False", "bn_mode=track"]
+    assert table.index.tolist() == ["baseline", "bn_affine=False", "bn_mode=track_stem_head"]
     assert table["runs"].tolist() == [2, 1, 1] and table["epoch"].tolist() == [2, 2, 2]
     for label, group in made.items():
         tau, tau_std, sparse, pr = expected_row(group, truth)
@@ -87,7 +87,7 @@ def test_table_from_runs(runs):
         assert table.loc[label, "sparse tau"] == pytest.approx(sparse)
         assert table.loc[label, "P>R"] == pytest.approx(pr)
     assert (table["super-net acc"].between(0, 1)).all()
-    assert table.loc["bn_mode=track", "paper B"] == paper_b_conclusion("bn_mode=track")
+    assert table.loc["bn_mode=track_stem_head", "paper B"] == paper_b_conclusion("bn_mode=track_stem_head")
 
 
 def test_notebook_runs_on_the_runs(runs, monkeypatch):
@@ -106,7 +106,7 @@ def test_notebook_runs_on_the_runs(runs, monkeypatch):
     tau, tau_std, _, _ = expected_row(made["baseline"], truth)
     (line,) = [line for line in text.splitlines() if line.startswith("baseline ") and "±" in line]
     assert line.split()[1:3] == ["2", "2"] and f"{tau:.4f} ± {tau_std:.4f}" in line
-    assert f"bn_mode=track: paper B: {paper_b_conclusion('bn_mode=track')}" in text
+    assert f"bn_mode=track_stem_head: paper B: {paper_b_conclusion('bn_mode=track_stem_head')}" in text
     assert images == 2  # the metric bars and tau over training
 
 

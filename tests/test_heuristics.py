@@ -188,6 +188,26 @@ def test_training_masks_are_a_function_of_the_step(tmp_path):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+def test_path_dropout_config_draws_its_evaluation_masks_from_the_run_and_repeats_its_history(tmp_path, monkeypatch):
+    """configs/nb201/path_dropout.yaml under the smoke overlay (with a tiny super-net and pool):
+    path dropout at evaluation changes the numbers, and a second run writes the same history."""
+    from conftest import CONFIGS, REPO, SHARED_DATA, fit
+
+    from lightning_nas.analysis import load_meta
+
+    if not (SHARED_DATA / "ground_truth" / "nb201_cifar10_200ep_v1_0_naswot.csv").is_file():
+        pytest.skip("the NB201 configs' ground truth (../shared/data beside the checkout) is absent")
+    monkeypatch.chdir(REPO)  # the configs name the ground truth relative to the repository root
+    tiny = ["--model.supernet.init_args.channels", "4", "--model.supernet.init_args.num_cells", "1", "--snapshot.pool_size", "20"]
+    config = CONFIGS / "nb201" / "path_dropout.yaml"
+    runs = [fit(tmp_path / name, *tiny, *extra, config=config)
+            for name, extra in (("a", []), ("b", []), ("off", ["--model.supernet.init_args.eval_path_dropout", "false"]))]
+    first, again, off = ((run / "history.csv").read_text() for run in runs)
+    assert first == again
+    assert first != off  # the evaluation masks are drawn (training is the same in both)
+    assert load_meta(runs[0])["config"]["model"]["supernet"]["init_args"]["eval_path_dropout"] is True
+
+
 # -- gradient clipping (Lightning's trainer.gradient_clip_val) -------------------------------------
 def test_trainer_gradient_clip_val_clips_the_step_gradient_norm(tmp_path):
     torch.manual_seed(0)
@@ -210,14 +230,25 @@ HEURISTIC_CONFIGS = {
     "weight_decay": {"model.optimization.weight_decay"},
     "batch_size": {"data.init_args.batch_size"},
     "warmup": {"model.optimization.warmup_epochs"},
-    "path_dropout": {"model.supernet.init_args.path_dropout"},
+    "path_dropout": {"model.supernet.init_args.path_dropout", "model.supernet.init_args.eval_path_dropout"},
     "global_dropout": {"model.supernet.init_args.global_dropout"},
-    "fairnas": {"model.sampling.policy", "model.sampling.unique"},
-    "random_nas": {"model.sampling.unique"},
+    "fairnas": {"model.sampling.policy"},
+    "random_nas": set(),  # the baseline already draws one op per edge uniformly, as the authors' code
+    "unique_children": {"model.sampling.unique"},
     "low_fidelity_channels": {"model.supernet.init_args.channels"},
     "low_fidelity_cells": {"model.supernet.init_args.num_cells"},
     "op_on_edge": {"model.supernet.init_args.mapping"},
     "no_grad_clip": {"trainer.gradient_clip_val"},
+    "bn_track": {"model.supernet.init_args.bn_mode"},  # the authors' track: running statistics in stem and last BN
+    "bn_track_running": {"model.supernet.init_args.bn_mode"},  # running statistics in every BN
+}
+#: Alternatives to the baseline's protocol (what it trains on and ranks against), not heuristics.
+PROTOCOL_CONFIGS = {
+    "valid_split": {
+        "data.init_args.eval_split", "data.init_args.train_portion", "snapshot.ground_truth.path",
+        "snapshot.ground_truth.column", "snapshot.ground_truth.arch_column",
+    },
+    "fixed_pool": {"snapshot.pool_seed"},
 }
 
 
@@ -227,7 +258,7 @@ def _flat(tree, prefix=""):
     return {k: v for key, value in tree.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
 
 
-@pytest.mark.parametrize("name", sorted(HEURISTIC_CONFIGS))
+@pytest.mark.parametrize("name", sorted(HEURISTIC_CONFIGS | PROTOCOL_CONFIGS))
 def test_each_heuristic_config_changes_only_its_keys_and_says_so_in_one_line(name):
     import yaml
     from conftest import CONFIGS
@@ -236,7 +267,71 @@ def test_each_heuristic_config_changes_only_its_keys_and_says_so_in_one_line(nam
     baseline = _flat(yaml.safe_load((CONFIGS / "nb201" / "baseline.yaml").read_text()))
     config = _flat(yaml.safe_load(path.read_text()))
     changed = {k for k in baseline.keys() | config.keys() if baseline.get(k) != config.get(k)}
-    assert changed == HEURISTIC_CONFIGS[name]
+    assert changed == (HEURISTIC_CONFIGS | PROTOCOL_CONFIGS)[name]
     first, usage = path.read_text().splitlines()[:2]
-    assert first.startswith("# Paper B heuristic: the NB201 baseline with ")
+    kind = "heuristic" if name in HEURISTIC_CONFIGS else "protocol variant"
+    assert first.startswith(f"# Paper B {kind}: the NB201 baseline with ")
     assert usage == f"#   lightning_nas fit --config configs/nb201/{name}.yaml"
+
+
+def test_every_nb201_config_is_the_baseline_or_a_listed_variant():
+    from conftest import CONFIGS
+
+    names = {path.stem for path in (CONFIGS / "nb201").glob("*.yaml")}
+    listed = HEURISTIC_CONFIGS.keys() | PROTOCOL_CONFIGS.keys()
+    bn_configs = {name for name in names if name.startswith("bn_")}  # test_cli.py checks those it does not list
+    assert listed <= names and names - bn_configs - {"baseline"} <= listed
+
+
+# -- configs/nb201/baseline.yaml: paper B's protocol as its authors ran it ---------------------------
+def test_nb201_baseline_is_the_authors_protocol():
+    import yaml
+    from conftest import CONFIGS
+
+    config = yaml.safe_load((CONFIGS / "nb201" / "baseline.yaml").read_text())
+    assert config["model"]["sampling"] == {"policy": "uniform", "unique": False}  # all 15,625 arch strings
+    data = config["data"]["init_args"]
+    assert data["train_portion"] == 0.5 and data.get("train_portion_seed") is None  # the run's seed draws it
+    assert data["eval_split"] == "test"
+    assert config["snapshot"]["pool_size"] == 200 and config["snapshot"]["pool_seed"] is None  # the run's seed draws it
+    assert config["snapshot"]["ground_truth"] == {
+        "path": "../shared/data/ground_truth/nb201_cifar10_200ep_v1_0_naswot.csv",
+        "column": "test_top1",
+        "arch_column": "cellstr",
+    }
+    valid = yaml.safe_load((CONFIGS / "nb201" / "valid_split.yaml").read_text())
+    assert valid["data"]["init_args"]["eval_split"] == "nb201_valid" and valid["data"]["init_args"]["train_portion"] == 1
+    assert valid["snapshot"]["ground_truth"]["column"] == "valid-accuracy"
+
+
+def test_nb201_baseline_smoke_run_trains_on_half_and_ranks_against_v1_0_test_accuracy(tmp_path, monkeypatch):
+    import pandas as pd
+    from conftest import CONFIGS, REPO, SHARED_DATA, fit
+
+    from lightning_nas.analysis import load_history, load_meta
+    from lightning_nas.metrics import kendall_tau, sparse_kendall_tau
+
+    table_path = SHARED_DATA / "ground_truth" / "nb201_cifar10_200ep_v1_0_naswot.csv"
+    if not table_path.is_file():
+        pytest.skip("the NB201 v1.0 ground truth (../shared/data beside the checkout) is absent")
+    monkeypatch.chdir(REPO)  # the config names the ground truth relative to the repository root
+    tiny = ["--model.supernet.init_args.channels", "4", "--model.supernet.init_args.num_cells", "1",
+            "--snapshot.pool_size", "20", "--trainer.logger", "lightning.pytorch.loggers.CSVLogger",
+            "--trainer.logger.save_dir", "logs"]
+    run = fit(tmp_path, *tiny, config=CONFIGS / "nb201" / "baseline.yaml", logger=True)
+    meta = load_meta(run)
+    assert meta["sampling"]["unique"] is False and meta["sampling"]["policy"] == "uniform"
+    evaluation = meta["evaluation"]
+    # the smoke overlay swaps in 128 offline training images and keeps the baseline's train_portion
+    assert evaluation["dataset"] == "OfflineImages" and evaluation["eval_split"] == "test"
+    assert evaluation["train_images"] == 64 and evaluation["train_subset"]["count"] == 64
+    assert evaluation["train_subset"]["portion"] == 0.5 and evaluation["train_subset"]["seed"] == 0
+    assert meta["ground_truth"]["column"] == "test_top1" and meta["ground_truth"]["arch_column"] == "cellstr"
+    assert meta["ground_truth"]["resolved_path"] == str(table_path.resolve())
+    history = load_history(run)
+    truth = pd.read_csv(table_path).set_index("cellstr")["test_top1"].loc[history["arch"]].to_numpy()
+    (metrics_csv,) = (tmp_path / "logs").rglob("metrics.csv")
+    logged = pd.read_csv(metrics_csv)
+    accuracy = history["accuracy"].to_numpy()
+    assert logged["snapshot/gt/tau"].dropna().iloc[-1] == pytest.approx(kendall_tau(accuracy, truth))
+    assert logged["snapshot/gt/sparse_tau"].dropna().iloc[-1] == pytest.approx(sparse_kendall_tau(accuracy, truth))

@@ -69,3 +69,15 @@ def test_stratified_pool_in_a_run_is_the_same_for_every_seed(tmp_path):
         meta = load_meta(run)
         assert meta["child_indices"] == expected and meta["pool"]["sampling"] == "stratified"
         assert load_history(run)["arch_index"].tolist() == expected
+
+
+def test_pool_seed_null_draws_each_runs_pool_from_its_seed(tmp_path):
+    """Paper B's code draws the pool from the run's seed; a resumed run or a rerun of the same seed
+    gets the same pool, another seed another one."""
+    args = ["--snapshot.pool_size", "8", "--snapshot.pool_seed", "null", "--trainer.max_epochs", "1"]
+    runs = {seed: fit(tmp_path / str(seed), *args, "--seed_everything", str(seed)) for seed in (1, 2)}
+    for seed, run in runs.items():
+        meta = load_meta(run)
+        assert meta["pool"]["seed"] == seed and meta["pool"]["per_run_seed"] is True
+        assert meta["child_indices"] == evaluation_pool(PAPER_A, 8, seed) == load_history(run)["arch_index"].unique().tolist()
+    assert load_meta(runs[1])["child_indices"] != load_meta(runs[2])["child_indices"]

@@ -98,3 +98,27 @@ def test_other_space_sizes(policy):
 def test_unknown_policy():
     with pytest.raises(ValueError, match="unknown sampling policy 'random'"):
         child_index("random", 0, 0, N)
+
+
+def test_nb201_baseline_sampler_draws_one_op_per_edge_uniformly():
+    """configs/nb201/baseline.yaml samples as paper B's code does: uniformly over all 15,625 arch
+    strings, so every op of every edge has probability 1/5; uniform over the 6,466 isomorphism
+    classes (``unique: true``) is not, since the class representatives are not spread evenly over
+    the ops."""
+    import yaml
+    from conftest import CONFIGS
+
+    from lightning_nas.sampling import step_children
+    from lightning_nas.spaces import NB201Space
+
+    config = yaml.safe_load((CONFIGS / "nb201" / "baseline.yaml").read_text())
+    sampling = Sampling(**config["model"]["sampling"])
+    assert sampling == Sampling("uniform", seed=None, unique=False)
+    space = NB201Space()
+    archs = np.array([step_children(sampling, config["seed_everything"], t, space)[0] for t in range(20000)])
+    assert archs.shape == (20000, 6)
+    frequencies = np.stack([np.bincount(archs[:, edge], minlength=5) for edge in range(6)]) / 20000
+    assert np.abs(frequencies - 0.2).max() < 0.01  # binomial sd 0.0028
+    unique = Sampling("uniform", unique=True)
+    by_class = np.array([step_children(unique, 0, t, space)[0] for t in range(20000)])
+    assert np.abs(np.bincount(by_class[:, 5], minlength=5) / 20000 - 0.2).max() > 0.01

@@ -15,6 +15,7 @@ from lightning_nas.evaluation import evaluate_children
 from lightning_nas.spaces import NB201Space
 from lightning_nas.supernet import NB201SuperNet, SuperNet
 from lightning_nas.supernet.batchnorm import PerInputBatchNorm
+from lightning_nas.supernet.eval_draws import EvalDraws
 from lightning_nas.supernet.nb201 import NB201Cell
 from lightning_nas.supernet.nb201_ops import AvgPool, Identity, ReLUConvBN, ResNetReduction, Zero
 
@@ -113,7 +114,7 @@ def test_stage_keys_and_modules():
             net.get_submodule(name)
 
 
-@pytest.mark.parametrize("bn_mode", ["track", "batch"])  # recalibrate: tests/test_batchnorm.py
+@pytest.mark.parametrize("bn_mode", ["track", "batch", "track_stem_head"])  # recalibrate: tests/test_batchnorm.py
 @pytest.mark.parametrize("mapping", ["op_on_edge", "op_on_node"])
 def test_prefix_tree_evaluation_equals_each_child_alone(bn_mode, mapping):
     net = tiny(bn_mode=bn_mode, mapping=mapping, num_cells=2)
@@ -188,6 +189,17 @@ def test_bn_switches_reach_every_bn(bn_mode, running, affine):
     assert net.bn_mode == bn_mode
 
 
+@pytest.mark.parametrize("per_input_bn", [False, True])
+def test_track_stem_head_keeps_running_statistics_in_the_stem_and_last_bn_only(per_input_bn):
+    """The authors' track: their ReLU-Conv-BN ops (cells and reduction blocks) normalise with batch
+    statistics in eval mode too, so they keep none; numbers in tests/test_batchnorm.py."""
+    net = tiny(bn_mode="track_stem_head", per_input_bn=per_input_bn, bn_affine=False, bn_momentum=0.3)
+    running = {name for name, m in net.named_modules() if isinstance(m, nn.BatchNorm2d) and m.track_running_stats}
+    assert running == {"stem.1", "lastact.0"}
+    assert all(m.affine is False and m.momentum == 0.3 for m in net.modules() if isinstance(m, nn.BatchNorm2d))
+    assert net.bn_mode == "track_stem_head"
+
+
 def test_path_dropout_rate_grows_with_depth_and_only_in_training():
     net = tiny(path_dropout=0.4, num_cells=2)
     layers = len(net.layers)
@@ -205,6 +217,79 @@ def test_path_dropout_rate_grows_with_depth_and_only_in_training():
     assert torch.equal(net(images(), arch), net(images(), arch))
 
 
+def drop_path_net(**kwargs) -> NB201SuperNet:
+    net = tiny(path_dropout=0.6, eval_path_dropout=True, num_cells=2, bn_mode="track", **kwargs)
+    with torch.no_grad():
+        net.train()
+        for arch in ARCHS:
+            net(images(8, seed=3), arch)
+    return net.eval()
+
+
+def test_eval_path_dropout_masks_are_a_function_of_seed_position_child_and_batch():
+    net = drop_path_net()
+    assert net.draws_at_eval and not tiny(path_dropout=0.6).draws_at_eval and not tiny(eval_path_dropout=True).draws_at_eval
+    x, arch = images(16, seed=5), ARCHS[3]
+    draws = EvalDraws(seed=7, position=("epoch", 10))
+    with torch.no_grad():
+        logits = net(x, arch, draws.at(2))
+        torch.testing.assert_close(net(x, arch, EvalDraws(7, ("epoch", 10), batch=2)), logits, rtol=0, atol=0)
+        for other in (EvalDraws(7, ("epoch", 11)).at(2), draws.at(3), EvalDraws(8, ("epoch", 10)).at(2)):
+            assert not torch.equal(net(x, arch, other), logits)  # another epoch, batch or seed: other masks
+        assert not torch.equal(net(x, arch, draws.at(2)), tiny(num_cells=2, bn_mode="track")(x, arch))
+    with pytest.raises(ValueError, match="needs draws"):
+        net(x, arch)
+
+
+def test_eval_path_dropout_masks_by_layer_child_and_image():
+    net = drop_path_net()
+    layers = len(net.layers)
+    x = torch.ones(20000, 1, 1, 1)
+    draws = EvalDraws(0, ("epoch", 1)).at(0)
+    for layer in (0, 3, layers - 1):
+        out = net._drop_path(x, layer, ARCHS[0], draws)
+        rate = 0.6 * (layer + 1) / layers
+        assert (out == 0).float().mean().item() == pytest.approx(rate, abs=0.015)
+        assert torch.unique(out[out != 0]).tolist() == pytest.approx([1 / (1 - rate)])
+        assert torch.equal(out, net._drop_path(x, layer, ARCHS[0], draws))
+        assert not torch.equal(out, net._drop_path(x, layer, ARCHS[1], draws))  # another child
+    # image i of a batch gets the same mask whichever pass (whole batch or a tile from image 5) computes it
+    whole = net._drop_path(x[:40], layers - 1, ARCHS[2], draws)
+    tile = net._drop_path(x[5:17], layers - 1, ARCHS[2], draws.at(0, first=5))
+    assert torch.equal(tile, whole[5:17])
+    # a child's mask does not depend on the pool it is evaluated in: the child is its index in the space
+    assert torch.equal(net._drop_path(x[:40], 1, SPACE.arch(SPACE.index(ARCHS[2])), draws), net._drop_path(x[:40], 1, ARCHS[2], draws))
+
+
+def test_eval_path_dropout_training_masks_are_unchanged():
+    net, plain = drop_path_net(), tiny(path_dropout=0.6, num_cells=2, bn_mode="track")
+    plain.load_state_dict(net.state_dict())
+    net.train(), plain.train()
+    x, arch = images(16, seed=5), ARCHS[3]
+    torch.manual_seed(3)
+    a = net(x, arch, EvalDraws(0).at(0))  # draws are for evaluation: training ignores them
+    torch.manual_seed(3)
+    torch.testing.assert_close(a, plain(x, arch), rtol=0, atol=0)
+
+
+def test_evaluation_with_eval_path_dropout_equals_each_child_alone():
+    net = drop_path_net()
+    archs = ARCHS + ARCHS[:2]
+    x, y = images(11, seed=4), torch.arange(11) % 10
+    draws = EvalDraws(3, ("epoch", 4))
+    accuracy, loss = evaluate_children(net, archs, x, y, batch_size=4, draws=draws)
+    with torch.no_grad():
+        for i, arch in enumerate(archs):
+            logits = torch.cat([net(x[s : s + 4], arch, draws.at(s // 4)) for s in range(0, 11, 4)])
+            assert accuracy[i] == int((logits.argmax(1) == y).sum()) / 11
+            assert loss[i] == pytest.approx(torch.nn.functional.cross_entropy(logits, y).item(), rel=1e-6)
+    again = evaluate_children(net, archs, x, y, batch_size=4, draws=draws)
+    np.testing.assert_array_equal(again[1], loss)
+    assert not np.array_equal(evaluate_children(net, archs, x, y, batch_size=4, draws=EvalDraws(3, ("epoch", 5)))[1], loss)
+    with pytest.raises(ValueError, match="pass draws"):
+        evaluate_children(net, archs, x, y, batch_size=4)
+
+
 def test_global_dropout_acts_before_the_classifier_in_training():
     net = tiny(global_dropout=0.5)
     assert net.dropout.p == 0.5
@@ -220,7 +305,7 @@ def test_global_dropout_acts_before_the_classifier_in_training():
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        ({"channels": 0}, "channels and num_cells"),
+        ({"channels": 0}, "channels: 0 is out of range"),
         ({"path_dropout": 1.0}, "path_dropout"),
         ({"global_dropout": -0.1}, "global_dropout"),
     ],

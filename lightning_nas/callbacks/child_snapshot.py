@@ -29,7 +29,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 import lightning as L
 import matplotlib.pyplot as plt
@@ -42,13 +42,16 @@ from tqdm.auto import tqdm
 
 import lightning_nas
 from lightning_nas.analysis import accuracy_matrix, evaluation_summary
-from lightning_nas.errors import ConfigError
+from lightning_nas.errors import ConfigError, Range, at_least, check_ranges
 from lightning_nas.evaluation import evaluate_children
 from lightning_nas.groundtruth import GroundTruth
 from lightning_nas.history import COLUMNS, write_history, write_meta
 from lightning_nas.plots import rank_vs_epoch
 from lightning_nas.pool import PoolSampling, evaluation_pool
+from lightning_nas.seeding import resolve_seed
 from lightning_nas.supernet.batchnorm import describe_bn
+from lightning_nas.supernet.eval_draws import EvalDraws
+from lightning_nas.versions import package_versions
 
 
 def _broadcast_buffers(module: torch.nn.Module) -> None:
@@ -78,7 +81,9 @@ class ChildSnapshot(L.Callback):
         pool_size: Evaluate a pool of this many children instead of all (for large spaces; paper B:
             200 NAS-Bench-201 children). ``null`` evaluates every child (all 15,625 for NB201).
             The pool is drawn once from ``pool_seed`` and sorted by child index.
-        pool_seed: Seed of the pool; independent of the run seed so all seeds rank the same pool.
+        pool_seed: Seed of the pool. An integer fixes one pool for every run seed (a fixed
+            yardstick: between-seed tau compares the same children); ``null`` draws it from the
+            run's seed, as paper B's code does (each seed ranks its own 200 children).
         pool_sampling: ``random`` (paper B) or ``stratified``: one child from each of
             ``pool_size`` equal-count bands of ground-truth accuracy (needs a whole-space
             ``ground_truth``), so the pool spans the accuracy range evenly.
@@ -99,10 +104,20 @@ class ChildSnapshot(L.Callback):
             last one).
     """
 
+    #: Valid values of the size and count arguments (:func:`~lightning_nas.errors.check_ranges`).
+    ARGUMENT_RANGES: ClassVar[dict[str, Range]] = {
+        "pool_size": at_least(2, null=True),
+        "eval_batch_size": at_least(1),
+        "every_n_epochs": at_least(1),
+        "recalibration_batches": at_least(1),
+        "dense_last_steps": at_least(0),
+        "dense_every_n_steps": at_least(1),
+    }
+
     def __init__(
         self,
         pool_size: Optional[int] = None,
-        pool_seed: int = 0,
+        pool_seed: Optional[int] = 0,
         pool_sampling: PoolSampling = "random",
         pool_unique: bool = False,
         eval_batch_size: int = 1024,
@@ -113,15 +128,14 @@ class ChildSnapshot(L.Callback):
         dense_last_steps: int = 0,
         dense_every_n_steps: int = 1,
     ) -> None:
-        if pool_size is not None and pool_size < 2:
-            raise ConfigError(f"snapshot.pool_size must be >= 2 or null, got {pool_size}")
-        if eval_batch_size < 1 or every_n_epochs < 1 or recalibration_batches < 1:
-            raise ConfigError("snapshot.eval_batch_size, every_n_epochs and recalibration_batches must be >= 1")
+        check_ranges("snapshot", ChildSnapshot.ARGUMENT_RANGES, {
+            "pool_size": pool_size, "eval_batch_size": eval_batch_size, "every_n_epochs": every_n_epochs,
+            "recalibration_batches": recalibration_batches, "dense_last_steps": dense_last_steps,
+            "dense_every_n_steps": dense_every_n_steps,
+        })
         if pool_sampling == "stratified" and (ground_truth is None or ground_truth.partial):
             raise ConfigError("snapshot.pool_sampling: stratified needs snapshot.ground_truth covering the whole space")
         self.pool_size, self.pool_seed, self.pool_sampling, self.pool_unique = pool_size, pool_seed, pool_sampling, pool_unique
-        if dense_last_steps < 0 or dense_every_n_steps < 1:
-            raise ConfigError("snapshot.dense_last_steps must be >= 0 and snapshot.dense_every_n_steps >= 1")
         self.dense_last_steps, self.dense_every_n_steps = dense_last_steps, dense_every_n_steps
         self.eval_batch_size, self.every_n_epochs = eval_batch_size, every_n_epochs
         self.ground_truth, self.recalibration_batches, self.run_name = ground_truth, recalibration_batches, run_name
@@ -143,7 +157,7 @@ class ChildSnapshot(L.Callback):
         if self.ground_truth is not None and not self.ground_truth.partial:
             self.space_gt = self.ground_truth.load_space(space)
         self.indices = evaluation_pool(
-            space, self.pool_size, self.pool_seed, self.pool_sampling, self.pool_unique, self.space_gt
+            space, self.pool_size, resolve_seed(self.pool_seed), self.pool_sampling, self.pool_unique, self.space_gt
         )
         self.labels = space.labels(self.indices)
         if self.ground_truth is not None:
@@ -185,11 +199,15 @@ class ChildSnapshot(L.Callback):
         return {
             "lightning_nas_version": lightning_nas.__version__,
             "torch_version": torch.__version__,
+            "versions": package_versions(),
             "space": pl_module.space.name,
             "supernet": type(supernet).__name__,
             "children": self.labels,
             "child_indices": self.indices,
-            "pool": {"size": self.pool_size, "seed": self.pool_seed, "sampling": self.pool_sampling, "unique": self.pool_unique},
+            "pool": {
+                "size": self.pool_size, "seed": resolve_seed(self.pool_seed), "per_run_seed": self.pool_seed is None,
+                "sampling": self.pool_sampling, "unique": self.pool_unique,
+            },
             "seed": pl_module.sampling_seed,
             "sampling": pl_module.hparams["sampling"],
             "optimization": pl_module.hparams["optimization"],
@@ -241,9 +259,9 @@ class ChildSnapshot(L.Callback):
 
     def _record(self, trainer: L.Trainer, pl_module: L.LightningModule, kind: str, epoch: int, what: str) -> tuple[np.ndarray, np.ndarray]:
         """Evaluate every child, append the rows, log the summary and rewrite the history."""
-        accuracy, loss = self._evaluate(trainer, pl_module, what)
-        previous = self._previous_accuracy(kind)
         step = trainer.global_step
+        accuracy, loss = self._evaluate(trainer, pl_module, what, (kind, epoch if kind == "epoch" else step))
+        previous = self._previous_accuracy(kind)
         trained = " ".join(pl_module.space.label(a) for a in pl_module.archs_at(step - 1)) if step > 0 else ""
         self.rows.extend(
             (kind, epoch, step, label, index, float(acc), float(lo), trained)
@@ -259,10 +277,12 @@ class ChildSnapshot(L.Callback):
             write_history(self.run_dir, self.rows)
         return accuracy, loss
 
-    def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, what: str) -> tuple[np.ndarray, np.ndarray]:
+    def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, what: str, position: tuple[str, int]) -> tuple[np.ndarray, np.ndarray]:
         """Accuracy and loss of every child in ``self.indices``. With several processes each rank
         evaluates a contiguous share of the children (neighbours in index order share key prefixes)
-        on the whole evaluation set, and the shares are gathered on every rank."""
+        on the whole evaluation set, and the shares are gathered on every rank. A super-net that
+        draws at evaluation (path dropout) draws from the run's seed and ``position`` (``("epoch", e)``
+        or ``("step", s)``), the child and the batch: a rerun or a resumed run repeats the numbers."""
         if self._eval_cache is None or self._eval_cache[0].device != pl_module.device:
             images, labels = trainer.datamodule.eval_tensors()
             self._eval_cache = (images.to(pl_module.device), labels.to(pl_module.device))
@@ -295,6 +315,7 @@ class ChildSnapshot(L.Callback):
                 forward_context=trainer.precision_plugin.forward_context,
                 progress=bar.update,
                 calibration=calibration,
+                draws=EvalDraws(pl_module.sampling_seed, position),
             )
         if trainer.world_size == 1:
             return accuracy, loss

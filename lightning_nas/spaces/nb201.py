@@ -14,8 +14,8 @@ with Python's ``random.seed(88); random.shuffle(...)`` (the benchmark's ``genera
 :func:`benchmark_order` redoes exactly that, so no table is needed to know the order;
 ``tests/test_spaces.py`` checks it against the 15,625 rows of the shared ground-truth tables.
 
-Isomorphic children (paper B's ``path_sample_method: default`` samples among the benchmark's
-deduplicated architectures): :meth:`NB201Space.unique_string` is the benchmark's own isomorphism key
+Isomorphic children (``Sampling.unique``; paper B's code samples among all 15,625 arch strings,
+not among classes): :meth:`NB201Space.unique_string` is the benchmark's own isomorphism key
 (NATS-Bench ``Structure.to_unique_str(consider_zero=True)``): skip connections are transparent, an
 edge with ``none`` or from a zero node contributes zero, and a node's inputs are sorted. It splits
 the 15,625 children into 6,466 classes.

@@ -33,6 +33,9 @@ class SuperNet(nn.Module):
     bn_mode: BNMode
     #: Number of stages of every child's forward pass.
     num_stages: int
+    #: Whether eval-mode passes draw random numbers (NB201's path dropout at evaluation): ``forward``
+    #: and ``run_stage`` then take ``draws=``, a :class:`~lightning_nas.supernet.eval_draws.EvalDraws`.
+    draws_at_eval: bool = False
 
     @abstractmethod
     def stage_keys(self, arch: Arch) -> tuple[Hashable, ...]:

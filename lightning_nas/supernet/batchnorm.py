@@ -13,6 +13,15 @@ ranking (Yu et al., §B.3), so it is one explicit option recorded in every run's
   training batches (:func:`recalibrate`; the number of batches is ``snapshot.recalibration_batches``).
   Every child is then evaluated with statistics of its own path, as a stand-alone network would be.
 
+The NAS-Bench-201 super-net has one more (:data:`NB201BNMode`):
+
+- ``track_stem_head``: paper B's ``wsbn_track_stat=True`` as its authors ran it. Their NB201
+  ReLU-Conv-BN (every cell op and both convolutions of a reduction block) switches itself to
+  training mode in ``forward``, so it normalises with batch statistics at evaluation too; only the
+  stem BN and the last BN follow the flag and use running statistics. Those ops' BNs kept updating
+  running statistics, evaluation included, that nothing ever read; here they are built without any
+  (as ``batch``), which gives the same outputs and keeps an evaluation from changing module state.
+
 The mode is passed to ``nn.BatchNorm2d`` when it is built: flipping ``track_running_stats`` after
 construction leaves buffers behind that some code paths still update.
 
@@ -30,11 +39,17 @@ from typing import Any, Iterable, Iterator, Literal
 import torch
 from torch import Tensor, nn
 
+#: The statistics of one BN, and the mode of a super-net whose BNs all follow it.
 BNMode = Literal["track", "batch", "recalibrate"]
+#: The NAS-Bench-201 super-net's modes: every :data:`BNMode`, and ``track_stem_head`` (running
+#: statistics in the stem and last BN, batch statistics everywhere else).
+NB201BNMode = Literal["track", "batch", "recalibrate", "track_stem_head"]
 
 
 def batchnorm(channels: int, *, affine: bool, momentum: float, mode: BNMode) -> nn.BatchNorm2d:
     """A ``BatchNorm2d`` whose statistics follow ``mode`` (see the module docstring)."""
+    if mode not in ("track", "batch", "recalibrate"):
+        raise ValueError(f"BN mode {mode!r} is a super-net's mode, not one BN's: build each BN as 'track' or 'batch'")
     return nn.BatchNorm2d(channels, affine=affine, momentum=momentum, track_running_stats=mode != "batch")
 
 
@@ -95,14 +110,25 @@ def preserved_bn_statistics(module: nn.Module) -> Iterator[None]:
                 bn.num_batches_tracked.copy_(count)
 
 
-def describe_bn(module: nn.Module, mode: BNMode) -> dict[str, Any]:
-    """The BN configuration of a super-net as built, for ``meta.json``: mode, whether the BNs are
-    affine (``True``, ``False`` or ``"mixed"``, e.g. paper A's affine stem and non-affine ops), their
-    momenta, and whether any op keeps per-input BNs."""
-    bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+def batch_statistics_at_eval(module: nn.Module) -> bool:
+    """Whether some BN of ``module`` normalises with the statistics of its batch at evaluation (it
+    keeps no running statistics): the images of a batch then depend on each other."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and not m.track_running_stats for m in module.modules())
+
+
+def describe_bn(module: nn.Module, mode: str) -> dict[str, Any]:
+    """The BN configuration of a super-net as built, for ``meta.json``: mode, which BNs normalise
+    with running statistics at evaluation (``"all"``, ``"none"`` or the qualified names of those
+    that do, e.g. ``["stem.1", "lastact.0"]`` in ``track_stem_head``; the others use batch
+    statistics), whether the BNs are affine (``True``, ``False`` or ``"mixed"``, e.g. paper A's
+    affine stem and non-affine ops), their momenta, and whether any op keeps per-input BNs."""
+    named = [(name, m) for name, m in module.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    bns = [bn for _, bn in named]
+    running = [name for name, bn in named if bn.track_running_stats]
     affine = {bn.affine for bn in bns}
     return {
         "mode": mode,
+        "running_statistics": "all" if len(running) == len(bns) else "none" if not running else running,
         "affine": affine.pop() if len(affine) == 1 else "mixed",
         "momentum": sorted({bn.momentum for bn in bns if bn.momentum is not None}),
         "per_input": any(isinstance(m, PerInputBatchNorm) for m in module.modules()),

@@ -14,13 +14,24 @@ Switches (each is a heuristic that paper B isolates; defaults follow the authors
   (affine parameters and statistics) per input node. With ``op_on_edge`` every op sees a single
   input, so per-input BN is plain BN and the combination is rejected.
 - ``bn_mode`` / ``bn_affine`` / ``bn_momentum`` (``wsbn_track_stat``, ``wsbn_affine``): apply to
-  every BN (stem, cell ops, reduction blocks, last BN), as in the authors' super-net.
+  every BN (stem, cell ops, reduction blocks, last BN), as in the authors' super-net, except that
+  ``bn_mode="track_stem_head"`` (their ``wsbn_track_stat=True`` as it ran) gives running statistics
+  to the stem and last BN only: their ReLU-Conv-BN ops force themselves into training mode, so
+  cell ops and reduction blocks use batch statistics at evaluation too. ``track`` gives running
+  statistics to every BN (:mod:`lightning_nas.supernet.batchnorm`).
 - ``channels`` / ``num_cells`` (``init_channels`` / ``layers``): C and N; smaller values are paper
   B's low-fidelity super-nets (the benchmark's stand-alone networks have C = 16, N = 5).
 - ``path_dropout`` (``path_dropout_rate``): during training, each cell's output is dropped per sample
   with probability ``rate · (l + 1) / L`` (l = the cell's position among the L = 3N + 2 layers,
-  reduction blocks included) and rescaled by the keep probability (NAO's ``apply_drop_path``). Never
-  at evaluation. Uses torch's global generator (seeded by ``seed_everything``).
+  reduction blocks included) and rescaled by the keep probability (NAO's ``apply_drop_path``). Uses
+  torch's global generator (seeded by ``seed_everything``).
+- ``eval_path_dropout``: path dropout at evaluation too, as the authors' cells apply it whether or
+  not the network trains. An eval-mode pass then needs ``draws``
+  (:class:`~lightning_nas.supernet.eval_draws.EvalDraws`): the mask of image i in batch b of child c
+  at layer l is a function of (seed, evaluation position, c, l, b, i) alone, so evaluations repeat
+  exactly. The masks follow cells, all at stages where the child is complete (the first cell's
+  last edge and later), so children that share a state in the all-children evaluation share it
+  with its masks.
 - ``global_dropout`` (``global_dropout_rate``): dropout on the pooled features before the classifier.
 
 Stages (:class:`~lightning_nas.supernet.base.SuperNet`): 0 = the stem; 1–6 = the six edges of the
@@ -31,15 +42,17 @@ all keyed ``None``: once the first cell is fixed, every later cell is too (one g
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Optional
 
+import torch
 from torch import Tensor, nn
 
-from lightning_nas.errors import ConfigError
+from lightning_nas.errors import ConfigError, Range, at_least, check_ranges, fraction
 from lightning_nas.spaces.base import Arch
 from lightning_nas.spaces.nb201 import EDGES, OPS, NB201Space
 from lightning_nas.supernet.base import SuperNet
-from lightning_nas.supernet.batchnorm import BNMode
+from lightning_nas.supernet.batchnorm import NB201BNMode
+from lightning_nas.supernet.eval_draws import EvalDraws
 from lightning_nas.supernet.nb201_ops import NB201BN, ResNetReduction, nb201_op
 
 Mapping = Literal["op_on_edge", "op_on_node"]
@@ -85,16 +98,29 @@ class NB201SuperNet(SuperNet):
         num_cells: N, cells per stage (benchmark: 5).
         mapping: ``op_on_node`` (authors' default) or ``op_on_edge``.
         per_input_bn: One BN per input node for ops shared by several edges (needs ``op_on_node``).
-        bn_mode: ``batch`` (authors' default: batch statistics at evaluation too), ``track``
-            (running statistics) or ``recalibrate`` (per-child statistics recomputed before
-            evaluation); see :mod:`lightning_nas.supernet.batchnorm`.
+        bn_mode: ``batch`` (authors' default: batch statistics at evaluation too),
+            ``track_stem_head`` (authors' ``wsbn_track_stat=True`` as their code ran: running
+            statistics in the stem and last BN, batch statistics in cell ops and reduction
+            blocks), ``track`` (running statistics in every BN) or ``recalibrate`` (per-child
+            statistics recomputed before evaluation); see :mod:`lightning_nas.supernet.batchnorm`.
         bn_affine: Learnable BN scale and shift (authors' default: on).
         bn_momentum: BN momentum, PyTorch convention (default 0.1).
         path_dropout: Drop-path rate of the last layer (scaled by depth); 0 disables.
+        eval_path_dropout: Drop paths at evaluation too, with masks seeded from the evaluation's
+            ``draws`` (authors' code: their cells drop paths in eval mode as well; default off).
         global_dropout: Dropout before the classifier; 0 disables.
         num_classes: Classifier outputs.
         in_channels: Image channels.
     """
+
+    #: Valid values of the numeric arguments (:func:`~lightning_nas.errors.check_ranges`).
+    ARGUMENT_RANGES: ClassVar[dict[str, Range]] = {
+        "channels": at_least(1),
+        "num_cells": at_least(1),
+        "bn_momentum": ((lambda v: 0 <= v <= 1), "a number in [0, 1]"),
+        "path_dropout": fraction(),
+        "global_dropout": fraction(),
+    }
 
     def __init__(
         self,
@@ -102,30 +128,34 @@ class NB201SuperNet(SuperNet):
         num_cells: int = 5,
         mapping: Mapping = "op_on_node",
         per_input_bn: bool = False,
-        bn_mode: BNMode = "batch",
+        bn_mode: NB201BNMode = "batch",
         bn_affine: bool = True,
         bn_momentum: float = 0.1,
         path_dropout: float = 0.0,
+        eval_path_dropout: bool = False,
         global_dropout: float = 0.0,
         num_classes: int = 10,
         in_channels: int = 3,
     ) -> None:
         super().__init__()
-        if channels < 1 or num_cells < 1:
-            raise ConfigError(f"model.supernet: channels and num_cells must be >= 1, got {channels} and {num_cells}")
+        check_ranges("model.supernet.init_args", NB201SuperNet.ARGUMENT_RANGES, {
+            "channels": channels, "num_cells": num_cells, "bn_momentum": bn_momentum,
+            "path_dropout": path_dropout, "global_dropout": global_dropout,
+        })
         if per_input_bn and mapping != "op_on_node":
             raise ConfigError(
                 "model.supernet.per_input_bn needs mapping op_on_node: with op_on_edge every op sees one input, "
                 "so per-input BN would be plain BN"
             )
-        for name, rate in (("path_dropout", path_dropout), ("global_dropout", global_dropout)):
-            if not 0 <= rate < 1:
-                raise ConfigError(f"model.supernet.{name} must lie in [0, 1), got {rate}")
         self.space = NB201Space()
         self.bn_mode = bn_mode
         self.path_dropout = path_dropout
-        bn = NB201BN(bn_affine, bn_momentum, bn_mode)
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), bn(channels))
+        self.eval_path_dropout = eval_path_dropout
+        self.draws_at_eval = eval_path_dropout and path_dropout > 0
+        authors_track = bn_mode == "track_stem_head"
+        bn = NB201BN(bn_affine, bn_momentum, "batch" if authors_track else bn_mode)  # cell ops, reduction blocks
+        outer = NB201BN(bn_affine, bn_momentum, "track" if authors_track else bn_mode)  # stem, last BN
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), outer(channels))
         layers: list[nn.Module] = []
         width = channels
         for stage in range(3):
@@ -134,7 +164,7 @@ class NB201SuperNet(SuperNet):
                 width *= 2
             layers.extend(NB201Cell(width, mapping, per_input_bn, bn) for _ in range(num_cells))
         self.layers = nn.ModuleList(layers)
-        self.lastact = nn.Sequential(bn(width), nn.ReLU())
+        self.lastact = nn.Sequential(outer(width), nn.ReLU())
         self.dropout = nn.Dropout(global_dropout)
         self.classifier = nn.Linear(width, num_classes)
 
@@ -155,13 +185,21 @@ class NB201SuperNet(SuperNet):
             return ("lastact", "dropout", "classifier")
         return (f"layers.{index - len(EDGES)}",)
 
-    def run_stage(self, index: int, state: Any, arch: Arch) -> Any:
+    def forward(self, x: Tensor, arch: Arch, draws: Optional[EvalDraws] = None) -> Tensor:
+        """Logits of child ``arch``; ``draws`` seeds the path-dropout masks of an eval-mode pass
+        with ``eval_path_dropout`` (module docstring)."""
+        state: Any = x
+        for index in range(self.num_stages):
+            state = self.run_stage(index, state, arch, draws)
+        return state
+
+    def run_stage(self, index: int, state: Any, arch: Arch, draws: Optional[EvalDraws] = None) -> Any:
         if index == 0:
             return self.stem(state)
         if index <= len(EDGES):
             k = index - 1
             states = self.layers[0].run_edge(k, (state,) if k == 0 else state, arch[k])
-            return self._drop_path(states[-1], 0) if k == len(EDGES) - 1 else states
+            return self._drop_path(states[-1], 0, arch, draws) if k == len(EDGES) - 1 else states
         if index == self.num_stages - 1:
             # pooled from an NCHW copy: the same sums whatever layout the cells ran in (evaluation.Plan)
             features = self.lastact(state).contiguous().mean(dim=(2, 3))
@@ -169,13 +207,23 @@ class NB201SuperNet(SuperNet):
         layer = index - len(EDGES)
         module = self.layers[layer]
         if isinstance(module, NB201Cell):
-            return self._drop_path(module(state, arch), layer)
+            return self._drop_path(module(state, arch), layer, arch, draws)
         return module(state)
 
-    def _drop_path(self, x: Tensor, layer: int) -> Tensor:
-        """NAO-style drop-path of a cell output: rate grows linearly with depth; training only."""
-        if not self.training or self.path_dropout == 0:
+    def _drop_path(self, x: Tensor, layer: int, arch: Optional[Arch] = None, draws: Optional[EvalDraws] = None) -> Tensor:
+        """NAO-style drop-path of the output of cell ``layer``: rate grows linearly with depth. In
+        training from torch's generator; at evaluation (``eval_path_dropout``) from ``draws``."""
+        if self.path_dropout == 0 or not (self.training or self.eval_path_dropout):
             return x
         keep = 1.0 - self.path_dropout * (layer + 1) / len(self.layers)
-        mask = x.new_empty(x.shape[0], 1, 1, 1).bernoulli_(keep)
+        if self.training:
+            mask = x.new_empty(x.shape[0], 1, 1, 1).bernoulli_(keep)
+        else:
+            if draws is None or arch is None:
+                raise ValueError(
+                    "eval_path_dropout: an eval-mode pass needs draws= (the evaluation's seed and position); "
+                    "lightning_nas.evaluation.evaluate_children passes them"
+                )
+            kept = draws.uniform(len(x), "eval_path_dropout", self.space.index(arch), layer) < keep
+            mask = torch.from_numpy(kept).to(device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)
         return x / keep * mask

@@ -3,8 +3,10 @@
 Inside a cell every op keeps the resolution and the channel count (stride 1, C in = C out):
 ``none`` (zero), ``skip_connect`` (identity), ``nor_conv_1x1`` / ``nor_conv_3x3`` (ReLU → conv →
 BN, no bias) and ``avg_pool_3x3`` (stride 1, padding 1, padding excluded from the average). Cells
-are joined by :class:`ResNetReduction`, the benchmark's residual reduction block. Every BN takes its
-settings from :class:`NB201BN`, so one switch changes every BN of the super-net.
+are joined by :class:`ResNetReduction`, the benchmark's residual reduction block. Every BN of the
+ops and reduction blocks takes its settings from one :class:`NB201BN`, so one switch changes them
+all; the super-net gives its stem and last BN their own, which differs only in statistics mode
+(``track_stem_head``: the authors' ReLU-Conv-BN normalised with batch statistics in eval mode too).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from lightning_nas.supernet.batchnorm import BNMode, PerInputBatchNorm, batchnor
 
 @dataclass(frozen=True)
 class NB201BN:
-    """Affine on/off, momentum (PyTorch convention) and statistics mode of every BN."""
+    """Affine on/off, momentum (PyTorch convention) and statistics mode of the BNs it builds."""
 
     affine: bool
     momentum: float
