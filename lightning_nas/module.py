@@ -22,14 +22,16 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import asdict, dataclass
-from typing import Literal, Optional
+from pathlib import Path
+from typing import ClassVar, Literal, Optional
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lightning_nas.errors import ConfigError
+from lightning_nas.checkpoints import read_checkpoint, stamp
+from lightning_nas.errors import ConfigError, Range, above, at_least, check_ranges, fraction
 from lightning_nas.sampling import Sampling, child_index, step_children
 from lightning_nas.seeding import resolve_seed, rng
 from lightning_nas.spaces.base import Arch, SearchSpace
@@ -80,6 +82,16 @@ class Optimization:
     warmup_epochs: int = 0
     idle_children: IdleWeights = "skip"
 
+    #: Valid values of the numeric options (:func:`~lightning_nas.errors.check_ranges`).
+    ARGUMENT_RANGES: ClassVar[dict[str, Range]] = {
+        "lr": above(0),
+        "lr_min": at_least(0, kind="a number"),
+        "momentum": fraction(),
+        "weight_decay": at_least(0, kind="a number"),
+        "schedule_epochs": at_least(1, null=True),
+        "warmup_epochs": at_least(0),
+    }
+
 
 @dataclass(frozen=True)
 class FineTune:
@@ -89,10 +101,18 @@ class FineTune:
     each step): every copy starts from the super-net weights of ``checkpoint`` and a fresh SGD
     (no momentum carried over) runs at the constant learning rate the cosine schedule had at the
     checkpoint's epoch, ``cosine_lr(epoch, schedule_epochs, lr, lr_min)`` from ``model.optimization``
-    (the authors' ``finetune.py``). Set ``trainer.max_steps`` to the fine-tuning window.
+    (the authors' ``finetune.py``). Set ``trainer.max_steps`` to the fine-tuning window (paper A:
+    192 steps, all children evaluated after each).
 
     Attributes:
-        checkpoint: A checkpoint written by ``lightning_nas fit`` with the same super-net config.
+        checkpoint: A checkpoint written by ``lightning_nas fit`` with the same super-net config:
+            an end-of-epoch one (``<run dir>/checkpoints/*.ckpt``) or a state saved after the k-th
+            last step by :class:`~lightning_nas.callbacks.LastStepStates`
+            (``<run dir>/checkpoints/last_steps/<k>.ckpt``; paper A fine-tunes from k = 1, 16, 32,
+            which ``configs/paper_a/share_all.yaml`` saves). A state saved inside an epoch counts
+            that epoch as its epoch, so all three states fine-tune at the learning rate of the
+            run's last epoch, as the authors' do for runs of 32 to 195 epochs (``finetune.py``
+            divides the step by 195, 50,000 // 256, not by the 196 steps of an epoch).
     """
 
     checkpoint: str
@@ -145,10 +165,7 @@ class SuperNetModule(L.LightningModule):
         finetune: Optional[FineTune] = None,
     ):
         super().__init__()
-        if optimization.lr <= 0 or optimization.lr_min < 0 or optimization.weight_decay < 0:
-            raise ConfigError("model.optimization: lr must be > 0, lr_min and weight_decay >= 0")
-        if optimization.warmup_epochs < 0:
-            raise ConfigError(f"model.optimization.warmup_epochs must be >= 0, got {optimization.warmup_epochs}")
+        check_ranges("model.optimization", Optimization.ARGUMENT_RANGES, asdict(optimization))
         if sampling.unique and sampling.policy == "fairnas":
             raise ConfigError("model.sampling.unique cannot be combined with policy fairnas (its children are "
                               "fixed by the per-edge permutations): set unique false")
@@ -174,7 +191,7 @@ class SuperNetModule(L.LightningModule):
                 "optimization": asdict(optimization),
                 "supernet": type(supernet).__name__,
                 "channels_last": channels_last,
-                "sharing": None if sharing is None else {"type": type(sharing).__name__, **vars(sharing)},
+                "sharing": None if sharing is None else sharing.describe(supernet.space),
                 "finetune": None if finetune is None else asdict(finetune),
             }
         )
@@ -263,6 +280,10 @@ class SuperNetModule(L.LightningModule):
         trained = {net.view(arch) for arch in self._trained_archs}
         return net.shared_parameters() + [p for v in sorted(trained) for p in net.private_parameters(v)]
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Stamp the project's version and checkpoint format (:mod:`lightning_nas.checkpoints`)."""
+        stamp(checkpoint)
+
     def setup(self, stage: str) -> None:
         """Start every child's copy from the fine-tuning checkpoint (a resumed fine-tuning run then
         restores its own weights over these)."""
@@ -299,19 +320,30 @@ def _seeded_torch_rng(device: torch.device, seed: int, *position: int):
         yield
 
 
+def _where_states_are(path: Path) -> str:
+    """What to pass instead of a missing fine-tuning checkpoint (and which states its run saved)."""
+    hint = (
+        "pass --model.finetune.checkpoint with a checkpoint of a share-all run: <run dir>/checkpoints/*.ckpt "
+        "(end of an epoch) or <run dir>/checkpoints/last_steps/<k>.ckpt (after the k-th last step), which the run "
+        "saves when its trainer.callbacks hold lightning_nas.callbacks.LastStepStates with k in steps_from_end "
+        "(configs/paper_a/share_all.yaml: 1, 16, 32)"
+    )
+    if path.parent.is_dir():
+        saved = sorted(p.name for p in path.parent.glob("*.ckpt"))
+        hint += f"; {path.parent} holds {', '.join(saved) if saved else 'no checkpoint'}"
+    return hint
+
+
 def _load_supernet_state(path: str) -> dict:
     """The super-net weights and the number of finished epochs of a ``lightning_nas fit`` checkpoint."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise ConfigError(
-            f"model.finetune.checkpoint: {path} does not exist; pass --model.finetune.checkpoint with a checkpoint "
-            "of a share-all run (lightning_nas fit writes them to <run dir>/checkpoints/)"
-        ) from None
+    if not Path(path).expanduser().is_file():
+        raise ConfigError(f"model.finetune.checkpoint: {path} does not exist; {_where_states_are(Path(path))}")
+    checkpoint = read_checkpoint(path, "model.finetune.checkpoint")
     prefix = "supernet."
     weights = {k[len(prefix) :]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith(prefix)}
     if not weights or any(k.startswith("views.") for k in weights):
         raise ConfigError(f"model.finetune.checkpoint: {path} holds no share-all super-net; give a checkpoint of a run without model.sharing")
     # Lightning stores the 0-based epoch in progress; a checkpoint written at an epoch's end has
-    # finished epoch + 1 epochs (the authors' "cutoff epoch").
+    # finished epoch + 1 epochs (the authors' "cutoff epoch"), and a state saved inside an epoch
+    # belongs to epoch + 1 (see FineTune.checkpoint).
     return {"weights": weights, "epochs_trained": checkpoint["epoch"] + 1}

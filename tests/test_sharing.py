@@ -11,13 +11,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from lightning_nas.analysis import load_meta
 from lightning_nas.errors import ConfigError
 from lightning_nas.evaluation import evaluate_children
 from lightning_nas.module import Optimization, SuperNetModule
 from lightning_nas.spaces import PaperASpace
 from lightning_nas.supernet import PaperASuperNet
 from lightning_nas.supernet.sharing import GroupSharing, NameSharing, PrefixSharing, SharedWeights
-from conftest import SHARED_DATA, needs_shared_data
+from conftest import CONFIGS, SHARED_DATA, fit, needs_shared_data
 from test_module import train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -54,11 +55,19 @@ def train_alone(net: PaperASuperNet, arch, batches, opt: Optimization) -> PaperA
 
 
 # -- partitions ---------------------------------------------------------------------------------
-def test_random_partition_is_the_authors_recipe_seeded():
-    views = GroupSharing(8, "random", partition_seed=3).views(SPACE)
-    assert sorted(views) == sorted(i % 8 for i in range(64))
-    assert views == GroupSharing(8, "random", partition_seed=3).views(SPACE)
-    assert views != GroupSharing(8, "random", partition_seed=4).views(SPACE)
+def test_random_partition_is_the_authors_construction():
+    # [i % 16 for i in range(64)] shuffled in place by numpy.random.RandomState(42): NumPy keeps that
+    # stream fixed, so these are the authors' first group ids on every machine
+    views = GroupSharing(16).views(SPACE)
+    assert views[:12] == [4, 10, 0, 12, 5, 4, 0, 12, 9, 13, 8, 9]
+    assert np.bincount(views).tolist() == [4] * 16
+    assert GroupSharing(8, "random", partition_seed=3).views(SPACE) != GroupSharing(8, "random", partition_seed=4).views(SPACE)
+    assert GroupSharing(64).views(SPACE) != list(range(64)) and sorted(GroupSharing(64).views(SPACE)) == list(range(64))
+
+
+def groups_of(ids) -> set[frozenset[int]]:
+    """A partition as a set of groups of child indices (the group labels do not matter)."""
+    return {frozenset(i for i, g in enumerate(ids) if g == group) for group in set(ids)}
 
 
 def test_similarity_partition_is_contiguous_blocks():
@@ -85,6 +94,21 @@ def test_the_authors_stable_16_partition_loads():
     group8 = [SPACE.label(SPACE.arch(i)) for i, g in enumerate(views) if g == 8]
     assert group8 == ["143", "144", "344", "424"]
     assert np.bincount(views).tolist() == [4] * 16
+    assert groups_of(GroupSharing(16).views(SPACE)) == groups_of(views)
+
+
+@needs_shared_data
+def test_group_random_m16_config_records_the_authors_partition_in_meta(tmp_path):
+    run = fit(
+        tmp_path, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1", "--snapshot.dense_last_steps", "0",
+        "--model.supernet.init_args.channels", "4", "--model.supernet.init_args.num_cells", "1",
+        config=CONFIGS / "paper_a" / "group_random_m16.yaml",
+    )
+    sharing = load_meta(run)["sharing"]
+    assert (sharing["partition"], sharing["partition_seed"]) == ("random", 42)
+    authors = [int(line) for line in (SHARED_DATA / "paper_a" / "partition_stable_16.txt").read_text().split()]
+    assert len(sharing["group_of_child"]) == 64
+    assert groups_of(sharing["group_of_child"]) == groups_of(authors)
 
 
 # -- which tensors are private ------------------------------------------------------------------

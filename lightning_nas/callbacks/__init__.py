@@ -1,5 +1,6 @@
 """Callbacks that observe the super-net during training."""
 
 from lightning_nas.callbacks.child_snapshot import ChildSnapshot
+from lightning_nas.callbacks.last_step_states import LastStepStates
 
-__all__ = ["ChildSnapshot"]
+__all__ = ["ChildSnapshot", "LastStepStates"]

@@ -31,7 +31,6 @@ from torch.utils.checkpoint import checkpoint
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 from lightning_nas.errors import ConfigError
-from lightning_nas.seeding import rng
 from lightning_nas.spaces.base import Arch, SearchSpace
 from lightning_nas.supernet.base import SuperNet
 
@@ -53,6 +52,10 @@ class Sharing:
         """Whether tensor ``name`` (qualified name) of ``module`` (its owner) is private to a view."""
         raise NotImplementedError
 
+    def describe(self, space: SearchSpace) -> dict[str, Any]:
+        """``{"type": <class name>, **arguments}``, as ``meta.json`` records the sharing."""
+        return {"type": type(self).__name__, **vars(self)}
+
 
 class GroupSharing(Sharing):
     """m groups of children, each group a separate super-net trained on the whole training set.
@@ -64,13 +67,14 @@ class GroupSharing(Sharing):
 
     Args:
         groups: m; 64 trains every child alone (the ground truth).
-        partition: ``random`` (the authors' ``[i % m for i in range(n)]`` shuffled by a seeded
-            generator), ``similar`` (contiguous blocks in index order: children with the same first
-            choices together), or the path of a text file with one group id per child (index order),
-            e.g. ``../shared/data/paper_a/partition_stable_16.txt``.
-        partition_seed: Seed of the random partition. The authors shuffle with
-            ``np.random.RandomState(42)``; ``rng`` here is a different generator, so the partition
-            differs from theirs: pass their file to reproduce it exactly.
+        partition: ``random``: the authors' construction, ``[i % m for i in range(n)]`` shuffled in
+            place by ``numpy.random.RandomState(partition_seed)`` (their ``stable_partition: 42``;
+            for m = 16 it is ``../shared/data/paper_a/partition_stable_16.txt`` up to the group
+            labels); ``similar``: contiguous blocks in index order (children with the same first
+            choices together, the authors' ``stable_partition: sequential``); or the path of a text
+            file with one group id per child (index order).
+        partition_seed: Seed of the ``random`` partition (paper A: 42 for every m). NumPy keeps
+            ``RandomState``'s stream fixed across versions, so the partition is the same everywhere.
         views_per_pass: Groups whose activations are held at once. A step over more groups runs
             them in passes of this many and recomputes each pass's forward during the backward
             (activation checkpointing): memory of ``views_per_pass`` children, one extra forward
@@ -101,7 +105,9 @@ class GroupSharing(Sharing):
                 raise ConfigError(f"model.sharing.groups: {n} children do not split into {m} equal blocks")
             return [i // (n // m) for i in range(n)]
         if self.partition == "random":
-            return rng(self.partition_seed, "partition", m).permutation([i % m for i in range(n)]).tolist()
+            mapping = [i % m for i in range(n)]
+            np.random.RandomState(self.partition_seed).shuffle(mapping)
+            return mapping
         return self._from_file(Path(self.partition), n, m)
 
     @staticmethod
@@ -115,6 +121,11 @@ class GroupSharing(Sharing):
 
     def is_private(self, name: str, module: nn.Module) -> bool:
         return True
+
+    def describe(self, space: SearchSpace) -> dict[str, Any]:
+        """The arguments and the resolved partition: ``group_of_child``, the group of every child in
+        index order (how ``partition`` was drawn alone does not pin it down once code changes)."""
+        return {**super().describe(space), "group_of_child": self.views(space)}
 
 
 class NameSharing(Sharing):
