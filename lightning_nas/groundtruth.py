@@ -23,6 +23,9 @@ run (``--config configs/...``, ``data_dir``): run ``lightning_nas`` from the rep
 the shipped configs' ``../shared/data/...`` points at the shared folder beside the checkout. The
 resolved absolute path is recorded in ``meta.json``.
 
+Each space names its reader in :mod:`lightning_nas.spaces.registry` (this class by default), so
+analysis code reads the ground truth of a run's space with ``registry.load_ground_truth(name, path)``.
+
 Accuracies may be fractions or percentages; the rank metrics do not care, and sparse Kendall tau
 rescales percentages itself.
 """

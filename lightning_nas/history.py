@@ -16,7 +16,8 @@
 =============  ===========================================================================
 
 Every write replaces the whole file through a temporary file and ``os.replace``, so a crash leaves
-the previous complete version, never a truncated one.
+the previous complete version, never a truncated one. :func:`load_history` and :func:`load_meta`
+read them back (every version written so far).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from lightning_nas.errors import ConfigError
 
 COLUMNS = ["kind", "epoch", "step", "arch", "arch_index", "accuracy", "loss", "trained_arch"]
 HISTORY_FILE = "history.csv"
@@ -56,3 +59,16 @@ def write_history(run_dir: Path, rows: list[tuple]) -> None:
 
 def write_meta(run_dir: Path, meta: dict[str, Any]) -> None:
     write_atomic(run_dir / META_FILE, json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def load_history(run_dir: str | Path) -> pd.DataFrame:
+    """The run's history table (:data:`COLUMNS`); labels stay strings (``"011"`` is not 11)."""
+    path = Path(run_dir) / HISTORY_FILE
+    if not path.is_file():
+        raise ConfigError(f"{path} does not exist: pass a run directory printed by 'lightning_nas fit'")
+    return pd.read_csv(path, dtype={"arch": str, "trained_arch": str})
+
+
+def load_meta(run_dir: str | Path) -> dict:
+    """The run's ``meta.json``: space, child list, seed, BN mode, evaluation set, config."""
+    return json.loads((Path(run_dir) / META_FILE).read_text())

@@ -6,9 +6,13 @@ Paper B: Yu et al., "How to Train Your Super-Net: An Analysis of Training Heuris
 Weight-Sharing NAS", arXiv 2003.04276 (sparse Kendall tau, P>R).
 
 All correlations are scipy's: Kendall tau-b and Spearman rho. Higher accuracy = better.
+:func:`evaluation_summary` gathers them into the scalars of one evaluation, logged live by the
+snapshot callback and recomputed after the fact by :mod:`lightning_nas.analysis`.
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -156,3 +160,45 @@ def consecutive_spearman(matrix: ArrayLike) -> np.ndarray:
     """Spearman rho between rows t and t-1 of a (T, K) matrix, t = 1..T-1."""
     m = _matrix(matrix)
     return np.array([spearman(m[t], m[t - 1]) for t in range(1, m.shape[0])], dtype=float)
+
+
+def evaluation_summary(
+    accuracy: np.ndarray,
+    previous: Optional[np.ndarray] = None,
+    ground_truth: Optional[np.ndarray] = None,
+    space_ground_truth: Optional[np.ndarray] = None,
+) -> dict[str, float]:
+    """Scalars of one evaluation of all children (or of a pool).
+
+    ``supernet/*`` describe the accuracies (``mean_acc`` is paper B's super-net accuracy: the mean
+    over the evaluated children); ``stability/*`` compare with the previous evaluation (Kendall
+    tau-b and Spearman); ``gt/*`` compare with the ground truth of the evaluated children: Kendall
+    tau (paper A's GT-Tau), sparse Kendall tau at 0.1 % (paper B), Spearman, and top-1 / top-3 rank
+    (paper A's T1R / T3R: the best true rank among the super-net's top n, 1 = best). With the
+    ground truth of the whole space (``space_ground_truth``, index order) also paper B's P>R
+    (:func:`p_greater_random`): ``gt/p_r`` for the super-net's top-1 child and
+    ``gt/p_r_top5_{min,median,max}`` over its top 5. ``children`` says how many children entered
+    each metric.
+    """
+    summary = {
+        "children": float(len(accuracy)),
+        "supernet/mean_acc": float(np.mean(accuracy)),
+        "supernet/max_acc": float(np.max(accuracy)),
+        "supernet/min_acc": float(np.min(accuracy)),
+    }
+    if previous is not None:
+        summary["stability/tau_prev"] = kendall_tau(accuracy, previous)
+        summary["stability/spearman_prev"] = spearman(accuracy, previous)
+    if ground_truth is not None:
+        summary["gt/tau"] = kendall_tau(accuracy, ground_truth)
+        summary["gt/sparse_tau"] = sparse_kendall_tau(accuracy, ground_truth)
+        summary["gt/spearman"] = spearman(accuracy, ground_truth)
+        summary["gt/top1_rank"] = float(top_n_rank(accuracy, ground_truth, 1))
+        summary["gt/top3_rank"] = float(top_n_rank(accuracy, ground_truth, min(3, len(accuracy))))
+        if space_ground_truth is not None:
+            top5 = p_greater_random(accuracy, ground_truth, space_ground_truth, min(5, len(accuracy)))
+            summary["gt/p_r"] = float(top5[0])
+            summary["gt/p_r_top5_min"] = float(top5.min())
+            summary["gt/p_r_top5_median"] = float(np.median(top5))
+            summary["gt/p_r_top5_max"] = float(top5.max())
+    return summary

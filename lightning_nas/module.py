@@ -5,7 +5,7 @@ global step: one child (single-path training), or several (FairNAS) whose gradie
 before the one optimizer step; with group sharing, one child of every group (separate super-nets
 side by side, in one batched pass). Run it with ``lightning_nas fit --config configs/quickstart.yaml``.
 
-Training heuristics of paper B (Yu et al. §B.4, §B.6) and where they live:
+Training heuristics of paper B (Yu et al.) and where they live:
 
 - learning rate, weight decay, LR warm-up: :class:`Optimization`; epochs: ``trainer.max_epochs``;
   batch size: ``data.init_args.batch_size``;
@@ -32,11 +32,11 @@ from torch import Tensor
 
 from lightning_nas.checkpoints import read_checkpoint, stamp
 from lightning_nas.errors import ConfigError, Range, above, at_least, check_ranges, fraction
-from lightning_nas.sampling import Sampling, child_index, step_children
+from lightning_nas.sampling import Sampling, step_children
 from lightning_nas.seeding import resolve_seed, rng
 from lightning_nas.spaces.base import Arch, SearchSpace
 from lightning_nas.supernet.base import SuperNet
-from lightning_nas.supernet.sharing import Sharing, SharedWeights
+from lightning_nas.supernet.sharing import SharedWeights, Sharing
 
 IdleWeights = Literal["skip", "decay"]
 
@@ -166,11 +166,8 @@ class SuperNetModule(L.LightningModule):
     ):
         super().__init__()
         check_ranges("model.optimization", Optimization.ARGUMENT_RANGES, asdict(optimization))
-        if sampling.unique and sampling.policy == "fairnas":
-            raise ConfigError("model.sampling.unique cannot be combined with policy fairnas (its children are "
-                              "fixed by the per-edge permutations): set unique false")
-        if sharing is not None and sharing.trains_all_views and sampling.policy == "fairnas":
-            raise ConfigError("model.sampling.policy fairnas trains several children of one super-net per step; "
+        if sharing is not None and sharing.trains_all_views and not sampling.rule.picks_one:
+            raise ConfigError(f"model.sampling.policy {sampling.policy} trains several children of one super-net per step; "
                               "it cannot be combined with GroupSharing (one child per group and step)")
         if finetune is not None:
             if not (sharing is not None and sharing.trains_all_views and len(set(sharing.views(supernet.space))) == len(supernet.space)):
@@ -217,8 +214,7 @@ class SuperNetModule(L.LightningModule):
         groups = self._groups
         if groups is None:
             return step_children(self.sampling, self.sampling_seed, step, self.space)
-        policy, seed = self.sampling.policy, self.sampling_seed
-        return [self.space.arch(m[child_index(policy, seed, step, len(m))]) for m in groups]
+        return [arch for m in groups for arch in self.sampling.children(self.sampling_seed, step, self.space, m)]
 
     def arch_at(self, step: int) -> Arch:
         """The (last) child trained at global step ``step``."""

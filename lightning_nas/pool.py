@@ -3,7 +3,7 @@
 Rankings need a fixed yardstick: the pool is a pure function of the space, a seed and (for a
 stratified pool) the ground truth, so every epoch of a run ranks the same children. The seed is the
 run's own in paper B's code (each seed ranks its own random pool of 200 NAS-Bench-201 children,
-``top_K_complete_evaluate``, §B.5), or a fixed one shared by every run, so that rankings of
+``top_K_complete_evaluate``), or a fixed one shared by every run, so that rankings of
 different seeds compare the same children (``snapshot.pool_seed``).
 
 - ``random``: ``size`` children drawn uniformly without replacement;

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from fake_cifar import ARCHIVE, BASE_FOLDER, forbid_downloads, image_ids, trust_fake_cifar, write_fake_cifar
+from helpers.fake_cifar import ARCHIVE, BASE_FOLDER, forbid_downloads, image_ids, trust_fake_cifar, write_fake_cifar
 from lightning_nas.data import (
     CIFAR10,
     CIFAR10_MEAN,
@@ -260,6 +260,7 @@ def test_corrupt_archive_without_download_is_an_error_not_a_download(tmp_path, m
     assert attempts == [], f"download=False tried the network: {attempts}"
 
 
+@pytest.mark.slow
 def test_missing_cifar_command_line_exits_2_with_one_line(tmp_path):
     empty, root = tmp_path / "empty", tmp_path / "root"
     empty.mkdir()
@@ -444,9 +445,9 @@ def test_train_portion_outside_zero_one_is_a_one_line_error(value):
         offline(train_images=10, train_portion=0.05)
 
 
+@pytest.mark.slow
 def test_train_portion_is_recorded_and_a_resumed_run_sees_the_same_images(tmp_path):
-    from conftest import fit
-
+    from helpers.runs import fit
     from lightning_nas.analysis import load_history, load_meta
 
     args = ("--seed_everything", "11", "--snapshot.dense_last_steps", "0", "--data.init_args.train_portion", "0.5")

@@ -16,14 +16,17 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
-from conftest import CONFIGS, REPO, SMOKE, fit
 
+from helpers.runs import CONFIGS, REPO, SMOKE, fit
 from lightning_nas.analysis import load_history, load_meta
 from lightning_nas.data import OfflineImages
 from lightning_nas.evaluation import evaluate_children
 from lightning_nas.spaces import PaperASpace
 from lightning_nas.supernet import PaperASuperNet
+
+pytestmark = pytest.mark.slow  # the command line, subprocesses or notebooks
 
 SPACE = PaperASpace()
 # the smoke overlay's 2 epochs x 2 batches; no augmentation, so an image's fingerprint does not
@@ -32,7 +35,7 @@ RUN = ["--seed_everything", "1", "--data.init_args.augment", "false"]
 
 
 def _probe(out) -> list[str]:
-    return ["--trainer.callbacks+=ddp_probe.RecordSteps", f"--trainer.callbacks.out={out}"]
+    return ["--trainer.callbacks+=helpers.ddp_probe.RecordSteps", f"--trainer.callbacks.out={out}"]
 
 
 def _child(ops: list[str]) -> str:

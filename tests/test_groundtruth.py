@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import SHARED_DATA, needs_shared_data
+from helpers.runs import SHARED_DATA, needs_shared_data
 from lightning_nas.errors import ConfigError
 from lightning_nas.groundtruth import GroundTruth
 from lightning_nas.spaces import NB201Space, PaperASpace
@@ -20,7 +20,7 @@ def value(index: int) -> float:
 
 
 def write_csv(path, labels=LABELS, values=None, columns=("arch", "accuracy"), extra=None):
-    values = [value(SPACE.index(SPACE.parse(l))) if l in LABELS else 0.1 for l in labels] if values is None else values
+    values = [value(SPACE.index(SPACE.parse(label))) if label in LABELS else 0.1 for label in labels] if values is None else values
     table = pd.DataFrame({columns[0]: labels, columns[1]: values})
     if extra:
         for name, column in extra.items():
@@ -152,7 +152,7 @@ def test_duplicate_labels(tmp_path):
 
 
 def test_child_absent_from_table(tmp_path):
-    path = write_csv(tmp_path / "gt.csv", [l for l in LABELS if l != "321"])
+    path = write_csv(tmp_path / "gt.csv", [label for label in LABELS if label != "321"])
     gt = GroundTruth(str(path), partial=True)
     assert len(gt.load(SPACE, ["111", "434"])) == 2
     with pytest.raises(ConfigError) as info:

@@ -11,11 +11,11 @@ import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
-from test_module import datamodule, train
 
+from helpers.training import datamodule, train
 from lightning_nas.errors import ConfigError
 from lightning_nas.module import Optimization, SuperNetModule, cosine_lr
-from lightning_nas.sampling import Sampling, fair_children, step_children
+from lightning_nas.sampling import Sampling, step_children
 from lightning_nas.spaces import NB201Space, PaperASpace
 from lightning_nas.supernet import NB201SuperNet, PaperASuperNet
 
@@ -34,13 +34,22 @@ def test_fairnas_uses_every_op_exactly_once_on_every_edge_per_step(space):
         for arch in children:
             space.label(arch)  # a valid child
     assert len({tuple(children) for children in steps}) == 50  # new permutations every step
-    assert steps[7] == fair_children(3, 7, space.choices)  # a pure function of (seed, step)
-    assert fair_children(4, 7, space.choices) != steps[7]
+    assert steps[7] == space.fair_children(3, 7)  # a pure function of (seed, step)
+    assert space.fair_children(4, 7) != steps[7]
+
+
+def test_fair_children_are_fixed_numbers():
+    assert PaperASpace().fair_children(3, 7) == [(3, 3, 2), (1, 0, 1), (0, 1, 0), (2, 2, 3)]
+    assert NB201Space().fair_children(0, 0) == [
+        (0, 2, 2, 4, 3, 2), (2, 4, 0, 0, 0, 0), (4, 1, 3, 3, 2, 1), (3, 0, 1, 1, 4, 4), (1, 3, 4, 2, 1, 3)
+    ]
 
 
 def test_fairnas_needs_equal_op_counts_and_excludes_unique():
+    uneven = PaperASpace()
+    uneven.choices = (4, 3, 4)
     with pytest.raises(ConfigError, match="same number of ops"):
-        fair_children(0, 0, (4, 3, 4))
+        uneven.fair_children(0, 0)
     with pytest.raises(ConfigError, match="unique"):
         SuperNetModule(PaperASuperNet(channels=4, num_cells=1), Sampling("fairnas", unique=True))
 
@@ -188,11 +197,11 @@ def test_training_masks_are_a_function_of_the_step(tmp_path):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+@pytest.mark.slow
 def test_path_dropout_config_draws_its_evaluation_masks_from_the_run_and_repeats_its_history(tmp_path, monkeypatch):
     """configs/nb201/path_dropout.yaml under the smoke overlay (with a tiny super-net and pool):
     path dropout at evaluation changes the numbers, and a second run writes the same history."""
-    from conftest import CONFIGS, REPO, SHARED_DATA, fit
-
+    from helpers.runs import CONFIGS, REPO, SHARED_DATA, fit
     from lightning_nas.analysis import load_meta
 
     if not (SHARED_DATA / "ground_truth" / "nb201_cifar10_200ep_v1_0_naswot.csv").is_file():
@@ -261,7 +270,8 @@ def _flat(tree, prefix=""):
 @pytest.mark.parametrize("name", sorted(HEURISTIC_CONFIGS | PROTOCOL_CONFIGS))
 def test_each_heuristic_config_changes_only_its_keys_and_says_so_in_one_line(name):
     import yaml
-    from conftest import CONFIGS
+
+    from helpers.runs import CONFIGS
 
     path = CONFIGS / "nb201" / f"{name}.yaml"
     baseline = _flat(yaml.safe_load((CONFIGS / "nb201" / "baseline.yaml").read_text()))
@@ -275,7 +285,7 @@ def test_each_heuristic_config_changes_only_its_keys_and_says_so_in_one_line(nam
 
 
 def test_every_nb201_config_is_the_baseline_or_a_listed_variant():
-    from conftest import CONFIGS
+    from helpers.runs import CONFIGS
 
     names = {path.stem for path in (CONFIGS / "nb201").glob("*.yaml")}
     listed = HEURISTIC_CONFIGS.keys() | PROTOCOL_CONFIGS.keys()
@@ -286,7 +296,8 @@ def test_every_nb201_config_is_the_baseline_or_a_listed_variant():
 # -- configs/nb201/baseline.yaml: paper B's protocol as its authors ran it ---------------------------
 def test_nb201_baseline_is_the_authors_protocol():
     import yaml
-    from conftest import CONFIGS
+
+    from helpers.runs import CONFIGS
 
     config = yaml.safe_load((CONFIGS / "nb201" / "baseline.yaml").read_text())
     assert config["model"]["sampling"] == {"policy": "uniform", "unique": False}  # all 15,625 arch strings
@@ -306,8 +317,8 @@ def test_nb201_baseline_is_the_authors_protocol():
 
 def test_nb201_baseline_smoke_run_trains_on_half_and_ranks_against_v1_0_test_accuracy(tmp_path, monkeypatch):
     import pandas as pd
-    from conftest import CONFIGS, REPO, SHARED_DATA, fit
 
+    from helpers.runs import CONFIGS, REPO, SHARED_DATA, fit
     from lightning_nas.analysis import load_history, load_meta
     from lightning_nas.metrics import kendall_tau, sparse_kendall_tau
 

@@ -13,6 +13,7 @@ import pytest
 from lightning_nas.metrics import (
     consecutive_spearman,
     consecutive_tau,
+    evaluation_summary,
     gt_tau_window,
     kendall_tau,
     p_greater_random,
@@ -301,6 +302,25 @@ def test_matrix_metrics_match_pairwise_reference(seed):
     np.testing.assert_allclose(consecutive_spearman(m),
                                [ref_spearman(m[t].tolist(), m[t - 1].tolist())
                                 for t in range(1, 5)], rtol=1e-12)
+
+
+def test_evaluation_summary_hand_case():
+    # Super-net ranks: child 0, 2, 1, 3. Previous evaluation: the reverse of 0..3 by accuracy, so only
+    # the pair (1, 2) agrees: tau = (1 - 5) / 6. The ground truth ranks 0, 1, 2, 3: one swapped pair.
+    accuracy = np.array([0.9, 0.7, 0.8, 0.6])
+    previous = np.array([0.6, 0.7, 0.8, 0.9])
+    gt = np.array([0.5, 0.4, 0.3, 0.2])
+    space = np.array([0.5, 0.4, 0.3, 0.2, 0.1, 0.45])  # the pool is the first four children
+    summary = evaluation_summary(accuracy, previous, gt, space)
+    assert summary == pytest.approx({
+        "children": 4.0, "supernet/mean_acc": 0.75, "supernet/max_acc": 0.9, "supernet/min_acc": 0.6,
+        "stability/tau_prev": -2 / 3, "stability/spearman_prev": -0.8,
+        "gt/tau": 2 / 3, "gt/sparse_tau": 2 / 3, "gt/spearman": 0.8, "gt/top1_rank": 1.0, "gt/top3_rank": 1.0,
+        # the top-4 children beat 5, 2, 3 and 1 of the 6 children of the space
+        "gt/p_r": 5 / 6, "gt/p_r_top5_min": 1 / 6, "gt/p_r_top5_median": 5 / 12, "gt/p_r_top5_max": 5 / 6,
+    })
+    assert set(evaluation_summary(accuracy)) == {"children", "supernet/mean_acc", "supernet/max_acc", "supernet/min_acc"}
+    assert "gt/p_r" not in evaluation_summary(accuracy, ground_truth=gt) and "stability/tau_prev" not in evaluation_summary(accuracy, ground_truth=gt)
 
 
 # Paper A's real trace (authors' repository data).

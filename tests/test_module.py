@@ -11,48 +11,13 @@ import pytest
 import torch
 from lightning.pytorch.loggers import CSVLogger
 
-from lightning_nas.data import OfflineImages
+from helpers.training import datamodule, idle_parameter, small_supernet, train
 from lightning_nas.errors import ConfigError
 from lightning_nas.module import Optimization, SuperNetModule, cosine_lr
 from lightning_nas.sampling import Sampling, child_index
 from lightning_nas.supernet import PaperASuperNet
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def datamodule(**kwargs) -> OfflineImages:
-    return OfflineImages(**{"train_images": 64, "test_images": 16, "image_size": 8, "batch_size": 16, "seed": 0, **kwargs})
-
-
-def train(module: SuperNetModule, tmp_path, max_epochs: int = 1, limit_train_batches: int = 1, callbacks=()) -> L.Trainer:
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=max_epochs,
-        limit_train_batches=limit_train_batches,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(tmp_path),
-        callbacks=list(callbacks),
-    )
-    trainer.fit(module, datamodule=datamodule())
-    return trainer
-
-
-def small_supernet(seed: int = 0) -> PaperASuperNet:
-    torch.manual_seed(seed)
-    return PaperASuperNet(channels=8, num_cells=2)
-
-
-def idle_parameter(net: PaperASuperNet, arch) -> tuple[str, torch.nn.Parameter]:
-    """A conv weight of an op that ``arch`` does not choose (op 1 = sep_conv_3x3 on edge 0)."""
-    assert arch[0] != 1
-    name = "cells.0.edges.0.1.0.1.weight"
-    return name, dict(net.named_parameters())[name]
 
 
 def test_arch_at_matches_child_index():
@@ -194,7 +159,7 @@ def test_cosine_schedule_per_epoch(tmp_path, schedule_epochs, max_epochs):
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
             lrs[-1].append(trainer.optimizers[0].param_groups[0]["lr"])
 
-    trainer = train(module, tmp_path, max_epochs=max_epochs, limit_train_batches=2, callbacks=[Record()])
+    train(module, tmp_path, max_epochs=max_epochs, limit_train_batches=2, callbacks=[Record()])
     T = schedule_epochs or max_epochs
 
     def cosine(epoch: int) -> float:

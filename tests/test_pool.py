@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import fit
+from helpers.runs import fit
 from lightning_nas.analysis import load_history, load_meta
 from lightning_nas.errors import ConfigError
 from lightning_nas.pool import evaluation_pool

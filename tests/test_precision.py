@@ -5,11 +5,12 @@ and evaluates under autocast (the snapshot uses the precision plugin's ``forward
 from __future__ import annotations
 
 import contextlib
+
 import numpy as np
 import pytest
 import torch
-from conftest import fit
 
+from helpers.runs import fit
 from lightning_nas.analysis import load_history, load_meta
 from lightning_nas.data import OfflineImages
 from lightning_nas.evaluation import evaluate_children
@@ -33,6 +34,7 @@ def _evaluate_checkpoint(run, channels_last: bool, autocast: bool) -> tuple[np.n
     return evaluate_children(module.supernet, ARCHS, images, labels, 64, forward_context=context)
 
 
+@pytest.mark.slow
 def test_bf16_mixed_and_channels_last_on_cpu(tmp_path, one_torch_thread):
     run = fit(tmp_path, "--trainer.precision", "bf16-mixed", "--model.channels_last", "true")
     meta = load_meta(run)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
 
+from helpers.runs import REPO
 from lightning_nas.cli import main
 
 SCRIPTS = REPO / "scripts"

@@ -12,14 +12,13 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CONFIGS, REPO, SHARED_DATA, SMOKE, fit, needs_shared_data
 
+from helpers.runs import CONFIGS, REPO, SHARED_DATA, SMOKE, fit, needs_shared_data
+from lightning_nas.cli.search import run as search_command
 from lightning_nas.errors import ConfigError
 from lightning_nas.search import (
     CachedFitness,
     Search,
-    main,
-    mutate,
     random_search,
     regularized_evolution,
     run_search,
@@ -40,11 +39,23 @@ def test_mutate_changes_exactly_one_edge_to_another_op():
     arch = (0, 1, 2, 3, 4, 0)
     positions = Counter()
     for _ in range(3000):
-        child = mutate(arch, NB201Space().choices, g)
+        child = NB201Space().mutate(arch, g)
         changed = [i for i, (a, b) in enumerate(zip(arch, child)) if a != b]
         assert len(changed) == 1 and 0 <= child[changed[0]] < 5
         positions[changed[0]] += 1
     assert set(positions) == set(range(6)) and min(positions.values()) > 400
+
+
+def test_mutations_are_a_function_of_the_generator():
+    walks = {}
+    for space, arch in ((NB201Space(), (0, 1, 2, 3, 4, 0)), (PaperASpace(), (3, 1, 2))):
+        g, walk = np.random.default_rng(7), []
+        for _ in range(5):
+            arch = space.mutate(arch, g)
+            walk.append(arch)
+        walks[space.name] = walk
+    assert walks["nb201"] == [(0, 1, 2, 3, 4, 3), (0, 1, 2, 3, 3, 3), (0, 1, 2, 4, 3, 3), (0, 1, 2, 4, 3, 0), (2, 1, 2, 4, 3, 0)]
+    assert walks["paper_a"] == [(3, 1, 1), (3, 1, 3), (3, 3, 3), (3, 3, 0), (0, 3, 0)]
 
 
 def test_random_search_queries_budget_distinct_children():
@@ -110,8 +121,8 @@ def paper_a_checkpoint(tmp_path_factory):
 
 def _search(root, ckpt, *args, config=CONFIGS / "quickstart.yaml"):
     before = set((root / "search").glob("*")) if (root / "search").exists() else set()
-    returned = main(["--config", str(config), "--config", str(SMOKE), "--trainer.default_root_dir", str(root),
-                     "--ckpt_path", str(ckpt), *args])
+    returned = search_command(["--config", str(config), "--config", str(SMOKE), "--trainer.default_root_dir", str(root),
+                               "--ckpt_path", str(ckpt), *args])
     (run_dir,) = set((root / "search").glob("*")) - before
     assert returned == run_dir
     return run_dir
@@ -171,6 +182,7 @@ def test_search_on_an_nb201_checkpoint_reads_the_benchmark_table(tmp_path):
     assert summary["evaluation"]["eval_images"] == 32 and summary["space"] == "nb201"
 
 
+@pytest.mark.slow
 def test_search_command_errors_are_one_line(tmp_path):
     env = {**os.environ, "WANDB_MODE": "offline"}
     result = subprocess.run(

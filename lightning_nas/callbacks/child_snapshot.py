@@ -11,7 +11,7 @@ After each epoch (every ``every_n_epochs``) the callback
    evaluates its share of the children with rank 0's weights and BN statistics, and the results
    are gathered, so the history equals an unsharded evaluation of the checkpoint;
 2. appends one row per child to the history and rewrites ``history.csv`` atomically;
-3. logs the summary scalars (:func:`lightning_nas.analysis.evaluation_summary`) to every logger and
+3. logs the summary scalars (:func:`lightning_nas.metrics.evaluation_summary`) to every logger and
    the children's accuracies as one W&B table.
 
 With ``dense_last_steps`` it also evaluates every child after each of the last k training steps
@@ -41,37 +41,16 @@ from lightning.pytorch.utilities import rank_zero_info
 from tqdm.auto import tqdm
 
 import lightning_nas
-from lightning_nas.analysis import accuracy_matrix, evaluation_summary
 from lightning_nas.errors import ConfigError, Range, at_least, check_ranges
-from lightning_nas.evaluation import evaluate_children
+from lightning_nas.evaluation.service import EvaluationService
 from lightning_nas.groundtruth import GroundTruth
 from lightning_nas.history import COLUMNS, write_history, write_meta
-from lightning_nas.plots import rank_vs_epoch
+from lightning_nas.metrics import evaluation_summary
 from lightning_nas.pool import PoolSampling, evaluation_pool
 from lightning_nas.seeding import resolve_seed
 from lightning_nas.supernet.batchnorm import describe_bn
-from lightning_nas.supernet.eval_draws import EvalDraws
+from lightning_nas.supernet.bn_modes import bn_mode_of
 from lightning_nas.versions import package_versions
-
-
-def _broadcast_buffers(module: torch.nn.Module) -> None:
-    """Give every rank rank 0's buffers (BN running statistics) before a sharded evaluation.
-
-    DDP broadcasts rank 0's buffers at the start of every training forward pass, but each rank's
-    BN then updates them from its own shard of the batch, so after the last step of an epoch the
-    ranks hold different running statistics. Rank 0's are the ones the checkpoint stores, so every
-    rank evaluates its children with them (one broadcast per dtype).
-    """
-    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
-    for buffer in module.buffers():
-        by_dtype.setdefault(buffer.dtype, []).append(buffer)
-    for buffers in by_dtype.values():
-        flat = torch.cat([buffer.reshape(-1) for buffer in buffers])
-        torch.distributed.broadcast(flat, src=0)
-        offset = 0
-        for buffer in buffers:
-            buffer.copy_(flat[offset : offset + buffer.numel()].view_as(buffer))
-            offset += buffer.numel()
 
 
 class ChildSnapshot(L.Callback):
@@ -146,8 +125,7 @@ class ChildSnapshot(L.Callback):
         self.labels: list[str] = []
         self.gt: Optional[np.ndarray] = None
         self.space_gt: Optional[np.ndarray] = None  # every child's, for P>R (whole-space tables only)
-        self._eval_cache: Optional[tuple[torch.Tensor, torch.Tensor]] = None
-        self._calibration_cache: Optional[list[torch.Tensor]] = None
+        self._evaluation: Optional[EvaluationService] = None
 
     # -- set-up ----------------------------------------------------------------------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -217,8 +195,8 @@ class ChildSnapshot(L.Callback):
             "bn_mode": supernet.bn_mode,
             "bn": {
                 **describe_bn(supernet, supernet.bn_mode),
-                "recalibration_batches": self.recalibration_batches if supernet.bn_mode == "recalibrate" else None,
-                "recalibration_batch_size": datamodule.batch_size if supernet.bn_mode == "recalibrate" else None,
+                "recalibration_batches": self.recalibration_batches if bn_mode_of(supernet).needs_calibration else None,
+                "recalibration_batch_size": datamodule.batch_size if bn_mode_of(supernet).needs_calibration else None,
             },
             "evaluation": {**datamodule.describe(), "eval_batch_size": self.eval_batch_size},
             "precision": str(trainer.precision),
@@ -278,53 +256,32 @@ class ChildSnapshot(L.Callback):
         return accuracy, loss
 
     def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, what: str, position: tuple[str, int]) -> tuple[np.ndarray, np.ndarray]:
-        """Accuracy and loss of every child in ``self.indices``. With several processes each rank
-        evaluates a contiguous share of the children (neighbours in index order share key prefixes)
-        on the whole evaluation set, and the shares are gathered on every rank. A super-net that
-        draws at evaluation (path dropout) draws from the run's seed and ``position`` (``("epoch", e)``
-        or ``("step", s)``), the child and the batch: a rerun or a resumed run repeats the numbers."""
-        if self._eval_cache is None or self._eval_cache[0].device != pl_module.device:
-            images, labels = trainer.datamodule.eval_tensors()
-            self._eval_cache = (images.to(pl_module.device), labels.to(pl_module.device))
-        images, labels = self._eval_cache
-        calibration = None
-        if pl_module.supernet.bn_mode == "recalibrate":
-            if self._calibration_cache is None or self._calibration_cache[0].device != pl_module.device:
-                batches = trainer.datamodule.calibration_batches(self.recalibration_batches)
-                self._calibration_cache = [batch.to(pl_module.device) for batch in batches]
-            calibration = self._calibration_cache
-        shares = np.array_split(np.arange(len(self.indices)), trainer.world_size)
-        if trainer.world_size > 1:
-            _broadcast_buffers(pl_module.supernet)
-        archs = [pl_module.space.arch(self.indices[i]) for i in shares[trainer.global_rank]]
-        batches = -(-len(labels) // self.eval_batch_size)
-        with tqdm(
-            total=len(archs) * batches,
-            desc=f"{what}: evaluating {len(archs)} children",
-            unit="child-batch",
-            leave=False,
-            file=sys.stderr,
-            disable=not trainer.is_global_zero or trainer.progress_bar_callback is None,
-        ) as bar:
-            accuracy, loss = evaluate_children(
-                pl_module.supernet,
-                archs,
-                images,
-                labels,
-                self.eval_batch_size,
-                forward_context=trainer.precision_plugin.forward_context,
-                progress=bar.update,
-                calibration=calibration,
-                draws=EvalDraws(pl_module.sampling_seed, position),
+        """Accuracy and loss of every child in ``self.indices`` (:class:`EvaluationService`: under
+        DDP each rank evaluates a share and the shares are gathered). A super-net that draws at
+        evaluation (path dropout) draws from the run's seed and ``position`` (``("epoch", e)`` or
+        ``("step", s)``), the child and the batch: a rerun or a resumed run repeats the numbers."""
+        if self._evaluation is None or self._evaluation.datamodule is not trainer.datamodule:
+            self._evaluation = EvaluationService(trainer.datamodule, self.eval_batch_size, self.recalibration_batches)
+
+        def progress(children: int, total: int):
+            return tqdm(
+                total=total,
+                desc=f"{what}: evaluating {children} children",
+                unit="child-batch",
+                leave=False,
+                file=sys.stderr,
+                disable=not trainer.is_global_zero or trainer.progress_bar_callback is None,
             )
-        if trainer.world_size == 1:
-            return accuracy, loss
-        # all_gather needs equal shapes: pad every share to the largest, then drop the padding
-        mine = torch.zeros(2, len(shares[0]), dtype=torch.float64, device=pl_module.device)
-        mine[:, : len(archs)] = torch.from_numpy(np.stack([accuracy, loss]))
-        gathered = trainer.strategy.all_gather(mine).cpu().numpy()  # (ranks, 2, largest share)
-        both = np.concatenate([gathered[rank, :, : len(share)] for rank, share in enumerate(shares)], axis=1)
-        return both[0], both[1]
+
+        return self._evaluation.evaluate(
+            pl_module.supernet,
+            [pl_module.space.arch(index) for index in self.indices],
+            pl_module.sampling_seed,
+            position,
+            forward_context=trainer.precision_plugin.forward_context,
+            strategy=trainer.strategy,
+            progress=progress,
+        )
 
     def _previous_accuracy(self, kind: str) -> Optional[np.ndarray]:
         rows = [row for row in self.rows if row[0] == kind]
@@ -345,6 +302,10 @@ class ChildSnapshot(L.Callback):
         if not trainer.is_global_zero:
             return
         if self.rows:
+            # The figure is the offline layer's; importing it here keeps training's imports free of it.
+            from lightning_nas.analysis.matrices import accuracy_matrix
+            from lightning_nas.analysis.plots import rank_vs_epoch
+
             figure = rank_vs_epoch(accuracy_matrix(pd.DataFrame(self.rows, columns=COLUMNS)), self.gt)
             path = self.run_dir / "rank_vs_epoch.png"
             figure.savefig(path, dpi=120)

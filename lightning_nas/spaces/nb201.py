@@ -1,4 +1,4 @@
-"""The NAS-Bench-201 space (Dong & Yang, ICLR 2020), as used by paper B (Yu et al., §B.2).
+"""The NAS-Bench-201 space (Dong & Yang, ICLR 2020), as used by paper B (Yu et al.).
 
 A cell is a DAG of 4 nodes: node 0 is the cell input, and every node j > 0 sums one op applied to
 each earlier node i < j, so the cell has 6 edges. Each edge chooses one of 5 ops, so the space has
@@ -12,7 +12,7 @@ The index order is the benchmark's. NAS-Bench-201 enumerated the children lexico
 :data:`OPS` order, the first edge of the string most significant) and then shuffled the list once
 with Python's ``random.seed(88); random.shuffle(...)`` (the benchmark's ``generate_meta_info``).
 :func:`benchmark_order` redoes exactly that, so no table is needed to know the order;
-``tests/test_spaces.py`` checks it against the 15,625 rows of the shared ground-truth tables.
+``tests/spaces/test_nb201.py`` checks it against the 15,625 rows of the shared ground-truth tables.
 
 Isomorphic children (``Sampling.unique``; paper B's code samples among all 15,625 arch strings,
 not among classes): :meth:`NB201Space.unique_string` is the benchmark's own isomorphism key
@@ -30,7 +30,7 @@ from functools import lru_cache
 import numpy as np
 
 from lightning_nas.errors import ConfigError
-from lightning_nas.spaces.base import Arch, SearchSpace
+from lightning_nas.spaces.base import Arch, ProductSpace
 
 #: The benchmark's op list, in its order (op index = position).
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -79,7 +79,7 @@ def _arch(code: int) -> Arch:
     return tuple(reversed(ops))
 
 
-class NB201Space(SearchSpace):
+class NB201Space(ProductSpace):
     """5 ops ** 6 edges = 15,625 children, labelled and ordered exactly as NAS-Bench-201."""
 
     name = "nb201"
@@ -136,6 +136,10 @@ class NB201Space(SearchSpace):
                     terms.append(f"({source})@{op}")
             nodes.append("+".join(sorted(terms)))
         return nodes[-1]
+
+    def isomorphism_key(self, arch: Arch) -> str:
+        """:meth:`unique_string`."""
+        return self.unique_string(arch)
 
     def representative(self, arch: Arch) -> Arch:
         """The child with the lowest benchmark index among those isomorphic to ``arch``."""

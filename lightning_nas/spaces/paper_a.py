@@ -9,14 +9,14 @@ index order is the authors' lexicographic DFS: index i <-> "%d%d%d" % (i//16+1, 
 from __future__ import annotations
 
 from lightning_nas.errors import ConfigError
-from lightning_nas.spaces.base import Arch, SearchSpace
+from lightning_nas.spaces.base import Arch, ProductSpace
 
 #: Edges of a 2-node cell, in the paper's digit order: (destination node, source state).
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1))
 NUM_OPS = 4
 
 
-class PaperASpace(SearchSpace):
+class PaperASpace(ProductSpace):
     """4 ops ** 3 edges = 64 children, labelled "111" … "444"."""
 
     name = "paper_a"
@@ -30,6 +30,8 @@ class PaperASpace(SearchSpace):
         return (index // 16, (index // 4) % 4, index % 4)
 
     def index(self, arch: Arch) -> int:
+        if len(arch) != len(EDGES) or not all(0 <= op < NUM_OPS for op in arch):
+            raise ConfigError(f"{arch!r} is not a paper-A child: expected {len(EDGES)} op indices in 0..{NUM_OPS - 1}")
         a, b, c = arch
         return 16 * a + 4 * b + c
 

@@ -11,7 +11,8 @@ compute identical stages up to there. That one declaration serves three consumer
 - the all-children evaluation computes each distinct key prefix once per batch (a prefix tree:
   the stem once for all children, the first cell's first edge once per op, ...);
 - partial weight sharing (:mod:`lightning_nas.supernet.sharing`) knows which tensors each stage
-  touches (:meth:`SuperNet.stage_modules`) and so which stages are private to a child;
+  touches (:meth:`SuperNet.stage_modules`) and so which stages are private to a child (prefix
+  sharing asks the super-net for its first layers: :meth:`SuperNet.prefix_modules`);
 - batched training of many independent children runs each stage once per distinct key.
 """
 
@@ -22,6 +23,7 @@ from typing import Any, Hashable
 
 from torch import Tensor, nn
 
+from lightning_nas.errors import ConfigError
 from lightning_nas.spaces.base import Arch, SearchSpace
 from lightning_nas.supernet.batchnorm import BNMode
 
@@ -52,6 +54,13 @@ class SuperNet(nn.Module):
     @abstractmethod
     def stage_modules(self, index: int) -> tuple[str, ...]:
         """Qualified names of the submodules whose parameters and buffers stage ``index`` uses."""
+
+    def prefix_modules(self, k: int) -> tuple[str, ...]:
+        """Qualified names of the submodules that form the stem and the first ``k`` layers: what
+        :class:`~lightning_nas.supernet.sharing.PrefixSharing` shares. :class:`ConfigError` for a
+        ``k`` the network does not have, or a super-net without a notion of layers."""
+        raise ConfigError(f"model.sharing PrefixSharing: {type(self).__name__} declares no layers to share "
+                          "(it defines no prefix_modules)")
 
     def forward(self, x: Tensor, arch: Arch) -> Tensor:
         """Logits of child ``arch``; only the ops ``arch`` chooses run."""

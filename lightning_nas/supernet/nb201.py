@@ -1,4 +1,4 @@
-"""The NAS-Bench-201 super-net with paper B's switches (Yu et al. §B.2–§B.4; Dong & Yang's network).
+"""The NAS-Bench-201 super-net with paper B's switches (Yu et al.; Dong & Yang's network).
 
 Layout: stem = conv3×3(3→C) → BN; three stages of N cells with C, 2C and 4C channels, joined by
 residual reduction blocks (:class:`~lightning_nas.supernet.nb201_ops.ResNetReduction`, stride 2);
@@ -102,7 +102,8 @@ class NB201SuperNet(SuperNet):
             ``track_stem_head`` (authors' ``wsbn_track_stat=True`` as their code ran: running
             statistics in the stem and last BN, batch statistics in cell ops and reduction
             blocks), ``track`` (running statistics in every BN) or ``recalibrate`` (per-child
-            statistics recomputed before evaluation); see :mod:`lightning_nas.supernet.batchnorm`.
+            statistics recomputed before evaluation); see :mod:`lightning_nas.supernet.batchnorm`. Any mode of
+            :data:`lightning_nas.supernet.bn_modes.BN_MODES` by its name.
         bn_affine: Learnable BN scale and shift (authors' default: on).
         bn_momentum: BN momentum, PyTorch convention (default 0.1).
         path_dropout: Drop-path rate of the last layer (scaled by depth); 0 disables.
@@ -152,9 +153,8 @@ class NB201SuperNet(SuperNet):
         self.path_dropout = path_dropout
         self.eval_path_dropout = eval_path_dropout
         self.draws_at_eval = eval_path_dropout and path_dropout > 0
-        authors_track = bn_mode == "track_stem_head"
-        bn = NB201BN(bn_affine, bn_momentum, "batch" if authors_track else bn_mode)  # cell ops, reduction blocks
-        outer = NB201BN(bn_affine, bn_momentum, "track" if authors_track else bn_mode)  # stem, last BN
+        bn = NB201BN(bn_affine, bn_momentum, bn_mode, "cell")  # cell ops, reduction blocks
+        outer = NB201BN(bn_affine, bn_momentum, bn_mode, "stem_head")  # stem, last BN
         self.stem = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), outer(channels))
         layers: list[nn.Module] = []
         width = channels
@@ -184,6 +184,13 @@ class NB201SuperNet(SuperNet):
         if index == self.num_stages - 1:
             return ("lastact", "dropout", "classifier")
         return (f"layers.{index - len(EDGES)}",)
+
+    def prefix_modules(self, k: int) -> tuple[str, ...]:
+        """The stem and the first ``k`` layers (cells and reduction blocks, in network order)."""
+        if not 0 <= k <= len(self.layers):
+            raise ConfigError(f"model.sharing.shared_cells {k}: the super-net has {len(self.layers)} layers "
+                              f"(cells and reduction blocks; give 0..{len(self.layers)})")
+        return ("stem", *(f"layers.{i}" for i in range(k)))
 
     def forward(self, x: Tensor, arch: Arch, draws: Optional[EvalDraws] = None) -> Tensor:
         """Logits of child ``arch``; ``draws`` seeds the path-dropout masks of an eval-mode pass

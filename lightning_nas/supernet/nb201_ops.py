@@ -1,12 +1,12 @@
-"""Candidate operations and fixed blocks of the NAS-Bench-201 network (Dong & Yang; paper B §B.2).
+"""Candidate operations and fixed blocks of the NAS-Bench-201 network (Dong & Yang; paper B).
 
 Inside a cell every op keeps the resolution and the channel count (stride 1, C in = C out):
 ``none`` (zero), ``skip_connect`` (identity), ``nor_conv_1x1`` / ``nor_conv_3x3`` (ReLU → conv →
 BN, no bias) and ``avg_pool_3x3`` (stride 1, padding 1, padding excluded from the average). Cells
 are joined by :class:`ResNetReduction`, the benchmark's residual reduction block. Every BN of the
 ops and reduction blocks takes its settings from one :class:`NB201BN`, so one switch changes them
-all; the super-net gives its stem and last BN their own, which differs only in statistics mode
-(``track_stem_head``: the authors' ReLU-Conv-BN normalised with batch statistics in eval mode too).
+all; the super-net gives its stem and last BN their own, which differs only in role (``stem_head``:
+a mode such as ``track_stem_head`` builds them with running statistics and the ops' BNs without).
 """
 
 from __future__ import annotations
@@ -15,19 +15,21 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from lightning_nas.supernet.batchnorm import BNMode, PerInputBatchNorm, batchnorm
+from lightning_nas.supernet.batchnorm import PerInputBatchNorm, batchnorm
+from lightning_nas.supernet.bn_modes import Role
 
 
 @dataclass(frozen=True)
 class NB201BN:
-    """Affine on/off, momentum (PyTorch convention) and statistics mode of the BNs it builds."""
+    """Affine on/off, momentum (PyTorch convention), BN mode (its name) and role of the BNs it builds."""
 
     affine: bool
     momentum: float
-    mode: BNMode
+    mode: str
+    role: Role = "cell"
 
     def __call__(self, channels: int) -> nn.BatchNorm2d:
-        return batchnorm(channels, affine=self.affine, momentum=self.momentum, mode=self.mode)
+        return batchnorm(channels, affine=self.affine, momentum=self.momentum, mode=self.mode, role=self.role)
 
 
 class Zero(nn.Module):
@@ -68,7 +70,7 @@ class ReLUConvBN(nn.Module):
         if num_inputs == 1:
             self.bn: nn.Module = bn(out_channels)
         else:
-            self.bn = PerInputBatchNorm(out_channels, num_inputs, affine=bn.affine, momentum=bn.momentum, mode=bn.mode)
+            self.bn = PerInputBatchNorm(out_channels, num_inputs, affine=bn.affine, momentum=bn.momentum, mode=bn.mode, role=bn.role)
         self.num_inputs = num_inputs
 
     def forward(self, x: Tensor, slot: int = 0) -> Tensor:

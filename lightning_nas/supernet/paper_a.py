@@ -17,7 +17,7 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from lightning_nas.errors import Range, at_least, check_ranges
+from lightning_nas.errors import ConfigError, Range, at_least, check_ranges
 from lightning_nas.spaces.base import Arch
 from lightning_nas.spaces.paper_a import EDGES, PaperASpace
 from lightning_nas.supernet.base import SuperNet
@@ -90,8 +90,9 @@ class PaperASuperNet(SuperNet):
         cell_output: ``concat`` of the two nodes (authors' code, default; 2C channels) or ``sum``
             (paper text; C channels).
         bn_momentum: Momentum of every BN (authors' code: 0.4; ablations 0.1 and 0.9).
-        bn_mode: ``track`` (running statistics, paper A) or ``batch`` (batch statistics at
-            evaluation too); see :mod:`lightning_nas.supernet.batchnorm`.
+        bn_mode: ``track`` (running statistics, paper A), ``batch`` (batch statistics at
+            evaluation too) or ``recalibrate`` (per-child statistics recomputed before evaluation):
+            any mode that builds every BN alike; see :mod:`lightning_nas.supernet.batchnorm`.
         num_classes: Classifier outputs.
         in_channels: Image channels.
     """
@@ -157,6 +158,12 @@ class PaperASuperNet(SuperNet):
             return ("classifier",)
         cell, position = self._locate(index)
         return (f"cells.{cell}.preprocess",) if position == 0 else (f"cells.{cell}.edges.{position - 1}",)
+
+    def prefix_modules(self, k: int) -> tuple[str, ...]:
+        """The stem and the first ``k`` cells (paper A §4.2's prefix sharing)."""
+        if not 0 <= k <= len(self.cells):
+            raise ConfigError(f"model.sharing.shared_cells {k}: the super-net has {len(self.cells)} cells (give 0..{len(self.cells)})")
+        return ("stem_layers", *(f"cells.{i}" for i in range(k)))
 
     def run_stage(self, index: int, state, arch: Arch):
         if index == 0:

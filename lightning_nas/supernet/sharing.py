@@ -11,7 +11,8 @@ the authors save and restore on every child switch, without any swapping.
   ``groups = 64`` is standalone training of every child (paper A's ground truth).
 - :class:`NameSharing`: per-child copies of the tensors selected by patterns (paper A's
   name-based ablations: BN unshared, conv unshared, the third edge unshared, only convs shared).
-- :class:`PrefixSharing`: the stem and the first k cells shared, everything after them private.
+- :class:`PrefixSharing`: the stem and the first k layers shared, everything after them private
+  (the super-net names its layers: :meth:`~lightning_nas.supernet.base.SuperNet.prefix_modules`).
 
 All views start from the same weights (the authors' ``main()`` re-seeds before every group).
 """
@@ -27,8 +28,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
-from torch.utils.checkpoint import checkpoint
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
+from torch.utils.checkpoint import checkpoint
 
 from lightning_nas.errors import ConfigError
 from lightning_nas.spaces.base import Arch, SearchSpace
@@ -47,6 +48,10 @@ class Sharing:
     def views(self, space: SearchSpace) -> list[int]:
         """The view (copy) of every child, in index order."""
         raise NotImplementedError
+
+    def bind(self, base: SuperNet) -> None:
+        """Called with the super-net before :meth:`is_private` is asked about its tensors (for a
+        sharing that asks the super-net which modules are which)."""
 
     def is_private(self, name: str, module: nn.Module) -> bool:
         """Whether tensor ``name`` (qualified name) of ``module`` (its owner) is private to a view."""
@@ -156,12 +161,14 @@ class NameSharing(Sharing):
         return matches(self.private) and not matches(self.shared)
 
 
-class PrefixSharing(NameSharing):
-    """Share the stem and the first ``shared_cells`` cells; every later cell and the classifier are
-    private to each child (the authors' ``generate_unshared_mask("prefix", k)``).
+class PrefixSharing(Sharing):
+    """Share the stem and the first ``shared_cells`` layers; every later layer and the classifier
+    are private to each child (the authors' ``generate_unshared_mask("prefix", k)``). The super-net
+    says which modules those are (:meth:`~lightning_nas.supernet.base.SuperNet.prefix_modules`; paper
+    A: ``stem_layers`` and ``cells.0`` … ``cells.{k-1}``).
 
     Args:
-        shared_cells: k, from 0 (only the stem shared) to the number of cells (only the classifier
+        shared_cells: k, from 0 (only the stem shared) to the number of layers (only the classifier
             private).
     """
 
@@ -169,7 +176,35 @@ class PrefixSharing(NameSharing):
         if shared_cells < 0:
             raise ConfigError(f"model.sharing.shared_cells must be >= 0, got {shared_cells}")
         self.shared_cells = shared_cells
-        super().__init__(["*"], ["*:stem_layers.*", *(f"*:cells.{i}.*" for i in range(shared_cells))])
+        self._prefix: Optional[tuple[str, ...]] = None
+
+    def views(self, space: SearchSpace) -> list[int]:
+        return list(range(len(space)))
+
+    def bind(self, base: SuperNet) -> None:
+        prefix = tuple(base.prefix_modules(self.shared_cells))
+        names = dict(base.named_modules())
+        missing = [name for name in prefix if name not in names]
+        if not prefix or missing:
+            raise ConfigError(f"model.sharing PrefixSharing: {type(base).__name__}.prefix_modules({self.shared_cells}) "
+                              f"names no module {missing or list(prefix)} of the super-net")
+        tensors = [name for name, _ in _named_tensors(base)]
+        if all(self._in_prefix(name, prefix) for name in tensors):
+            raise ConfigError(f"model.sharing.shared_cells {self.shared_cells} shares every tensor of {type(base).__name__}; "
+                              "give fewer layers or drop model.sharing")
+        self._prefix = prefix
+
+    def is_private(self, name: str, module: nn.Module) -> bool:
+        if self._prefix is None:
+            raise RuntimeError("PrefixSharing.is_private before bind(supernet)")
+        return not self._in_prefix(name, self._prefix)
+
+    @staticmethod
+    def _in_prefix(name: str, prefix: tuple[str, ...]) -> bool:
+        return any(name == module or name.startswith(module + ".") for module in prefix)
+
+    def describe(self, space: SearchSpace) -> dict[str, Any]:
+        return {"type": type(self).__name__, "shared_cells": self.shared_cells}
 
 
 class SharedWeights(SuperNet):
@@ -183,6 +218,7 @@ class SharedWeights(SuperNet):
     def __init__(self, base: SuperNet, sharing: Sharing) -> None:
         super().__init__()
         self.space, self.bn_mode, self.sharing = base.space, base.bn_mode, sharing
+        sharing.bind(base)
         self.view_of = sharing.views(base.space)
         owners = dict(base.named_modules())
         tensors = dict(_named_tensors(base))
