@@ -13,6 +13,8 @@ One module per idea:
 - :mod:`~lightning_nas.analysis.heuristics`: paper B's heuristics x metrics table;
 - :mod:`~lightning_nas.analysis.filtering`: rank statistics and "drop the bottom q" (Insight 1);
 - :mod:`~lightning_nas.analysis.published`: paper A's published numbers;
+- :mod:`~lightning_nas.analysis.wandb_runs`: runs in W&B (``offline_run`` reads an offline run,
+  ``run_artifact`` turns a run-directory artifact back into a run directory);
 - :mod:`~lightning_nas.analysis.plots`: figures (imports matplotlib; not imported here);
 - :mod:`~lightning_nas.analysis.ground_truth_table`: a ground-truth table from standalone runs,
   ``python -m lightning_nas.analysis.ground_truth_table out.csv RUN_DIR...``.
@@ -48,6 +50,7 @@ from lightning_nas.analysis.runs import (
     run_ground_truth,
     sharing_of,
 )
+from lightning_nas.analysis.wandb_runs import offline_records, offline_run, run_artifact
 from lightning_nas.history import COLUMNS, load_history, load_meta
 from lightning_nas.metrics import evaluation_summary
 
@@ -59,5 +62,6 @@ __all__ = [
     "table1", "table2", "table3", "gt_tau_window_of", "window_table", "read_partition", "within_groups", "beside_paper",
     "interference", "interference_summary",
     "heuristics_table", "run_labels", "paper_b_conclusion",
+    "offline_run", "offline_records", "run_artifact",
     "filtering", "published",
 ]

@@ -12,7 +12,9 @@ After each epoch (every ``every_n_epochs``) the callback
    are gathered, so the history equals an unsharded evaluation of the checkpoint;
 2. appends one row per child to the history and rewrites ``history.csv`` atomically;
 3. logs the summary scalars (:func:`lightning_nas.metrics.evaluation_summary`) to every logger and
-   the children's accuracies as one W&B table.
+   the children's accuracies as one W&B table; a W&B run is also named like the run directory, gets
+   ``meta.json`` as its config, plots the scalars against the epoch and ends with the run directory
+   as an artifact (:mod:`lightning_nas.wandb_run`).
 
 With ``dense_last_steps`` it also evaluates every child after each of the last k training steps
 (history rows of ``kind = "step"``; ``trained_arch`` names the child(ren) trained in that step),
@@ -36,7 +38,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 from tqdm.auto import tqdm
 
@@ -51,6 +53,7 @@ from lightning_nas.seeding import resolve_seed
 from lightning_nas.supernet.batchnorm import describe_bn
 from lightning_nas.supernet.bn_modes import bn_mode_of
 from lightning_nas.versions import package_versions
+from lightning_nas.wandb_run import EPOCH_METRIC, define_metrics, describe_run, log_run_directory, named_by_config
 
 
 class ChildSnapshot(L.Callback):
@@ -126,6 +129,7 @@ class ChildSnapshot(L.Callback):
         self.gt: Optional[np.ndarray] = None
         self.space_gt: Optional[np.ndarray] = None  # every child's, for P>R (whole-space tables only)
         self._evaluation: Optional[EvaluationService] = None
+        self._defined: set[str] = set()  # W&B metrics defined so far (rank 0)
 
     # -- set-up ----------------------------------------------------------------------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -164,11 +168,15 @@ class ChildSnapshot(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        write_meta(self.run_dir, self._meta(trainer, pl_module))
+        meta = self._meta(trainer, pl_module)
+        write_meta(self.run_dir, meta)
         if self.rows:
             write_history(self.run_dir, self.rows)
         for logger in trainer.loggers:
-            logger.log_hyperparams({"run_dir": str(self.run_dir)})
+            if isinstance(logger, WandbLogger):
+                describe_run(logger.experiment, self.run_dir, meta, rename=not named_by_config(logger))
+            else:
+                logger.log_hyperparams({"run_dir": str(self.run_dir)})
         rank_zero_info(f"lightning_nas: run directory {self.run_dir}")
 
     def _meta(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
@@ -246,14 +254,28 @@ class ChildSnapshot(L.Callback):
             for label, index, acc, lo in zip(self.labels, self.indices, accuracy, loss)
         )
         summary = evaluation_summary(accuracy, previous, self.gt, self.space_gt)
+        prefix = "snapshot" if kind == "epoch" else "dense"
+        if trainer.is_global_zero:
+            self._define_metrics(trainer, prefix, summary)
         if kind == "epoch":
-            pl_module.log_dict({f"snapshot/{k}": v for k, v in summary.items()}, on_epoch=True, rank_zero_only=True)
+            logged = {f"snapshot/{k}": v for k, v in summary.items()}
+            pl_module.log_dict({**logged, EPOCH_METRIC: float(epoch)}, on_epoch=True, rank_zero_only=True)
         if trainer.is_global_zero:
             if kind == "step":  # also before the first step, where Lightning's self.log is not allowed
                 for logger in trainer.loggers:
                     logger.log_metrics({f"dense/{k}": v for k, v in summary.items()}, step=step)
             write_history(self.run_dir, self.rows)
         return accuracy, loss
+
+    def _define_metrics(self, trainer: L.Trainer, prefix: str, summary: dict[str, float]) -> None:
+        """Define W&B metrics before their first value: their x-axis and summary."""
+        new = [key for key in summary if f"{prefix}/{key}" not in self._defined]
+        if not new:
+            return
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                define_metrics(logger.experiment, prefix, new)
+        self._defined.update(f"{prefix}/{key}" for key in new)
 
     def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, what: str, position: tuple[str, int]) -> tuple[np.ndarray, np.ndarray]:
         """Accuracy and loss of every child in ``self.indices`` (:class:`EvaluationService`: under
@@ -313,6 +335,14 @@ class ChildSnapshot(L.Callback):
             for logger in trainer.loggers:
                 if isinstance(logger, WandbLogger):
                     logger.log_image(key="snapshot/rank_vs_epoch", images=[str(path)])
+        metrics = []
+        for logger in trainer.loggers:
+            if isinstance(logger, CSVLogger):
+                logger.save()
+                metrics.append(Path(logger.log_dir) / "metrics.csv")
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                log_run_directory(logger.experiment, self.run_dir, [p for p in metrics if p.is_file()])
         rank_zero_info(f"lightning_nas: finished; history in {self.run_dir}")
 
     # -- checkpointing ---------------------------------------------------------------------------

@@ -4,8 +4,9 @@ evaluated into the run directory.
     lightning_nas fit --config configs/quickstart.yaml --trainer.default_root_dir runs_root --seed_everything 7
 
 Beyond the shared parsing (:mod:`lightning_nas.cli.parsing`) it stores the resolved config in the
-run directory (``meta.json``) instead of ``config.yaml`` files that collide between runs, and stamps
-the ``model`` section into every checkpoint.
+run directory (``meta.json``) instead of ``config.yaml`` files that collide between runs, stamps
+the ``model`` section into every checkpoint, and finishes the W&B run when the command ends (so an
+in-process caller, such as a test or a notebook, finds the offline run complete).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 from typing import Optional
 
 from lightning.pytorch.cli import SaveConfigCallback
+from lightning.pytorch.loggers import WandbLogger
 
 from lightning_nas.callbacks.child_snapshot import ChildSnapshot
 from lightning_nas.checkpoints import stamp
@@ -41,7 +43,7 @@ class RunConfig(SaveConfigCallback):
 def run(args: Optional[list[str]] = None) -> NASCLI:
     """Parse ``args`` (``None``: the command line) as LightningCLI does, with the subcommand first
     (``fit``), build the objects and run the subcommand."""
-    return NASCLI(
+    cli = NASCLI(
         SuperNetModule,
         ImageDataModule,
         subclass_mode_data=True,
@@ -52,3 +54,9 @@ def run(args: Optional[list[str]] = None) -> NASCLI:
         trainer_defaults={"use_distributed_sampler": False},
         args=args,
     )
+    for logger in cli.trainer.loggers:
+        # a logger whose run was never created (another rank, or no subcommand) has nothing to finish
+        run = getattr(logger, "_experiment", None) if isinstance(logger, WandbLogger) else None
+        if run is not None and hasattr(run, "finish"):
+            run.finish()
+    return cli

@@ -7,19 +7,23 @@ every output of a run lives under that one folder, (3) every configuration mista
 line with exit code 2 before any work starts (right after parsing, :func:`preflight` checks every
 option with a declared range, the data files, the ground-truth table and any checkpoint the run
 starts from, before anything is built, seeded or written), and (4) a DDP strategy that tolerates
-unused parameters for several devices.
+unused parameters for several devices, and (5) a W&B run grouped by its experiment, with the
+command as job type and the space, BN mode and sampling policy as tags (:mod:`lightning_nas.wandb_run`).
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import re
+import warnings
 from pathlib import Path
 from typing import NoReturn
 
 import torch
 from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import WandbLogger
 
 from lightning_nas.callbacks.child_snapshot import ChildSnapshot
 from lightning_nas.checkpoints import LIGHTNING_NAMES, check_model, plain, read_checkpoint
@@ -27,6 +31,7 @@ from lightning_nas.data import ImageDataModule
 from lightning_nas.errors import ConfigError, Range, check_ranges
 from lightning_nas.groundtruth import GroundTruth
 from lightning_nas.module import Optimization, _load_supernet_state
+from lightning_nas.wandb_run import configure_logger, experiment_group, init_arguments
 
 #: Exit code of every configuration mistake.
 EXIT_CONFIG_ERROR = 2
@@ -138,6 +143,42 @@ class NASCLI(LightningCLI):
         ckpt_path = config.get("ckpt_path") if subcommand == "fit" else None
         if ckpt_path and str(ckpt_path) not in LIGHTNING_NAMES and not str(ckpt_path).startswith("registry"):
             check_start_checkpoint(str(ckpt_path), config)
+        self.experiment = self._experiment(parser, subcommand, config)
+
+    def _experiment(self, parser: LightningArgumentParser, subcommand: str | None, config: Namespace) -> str:
+        """:func:`~lightning_nas.wandb_run.experiment_group` of the parsed config against the config
+        files alone (parsed again without the other arguments)."""
+        files = [str(path) for path in config.get("config") or []]
+        subparser = self._parser(subcommand) if subcommand else parser
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                alone = parser.parse_args(([subcommand] if subcommand else []) + [a for f in files for a in ("--config", f)])
+            alone = alone[subcommand] if subcommand else alone
+            files_config = json.loads(subparser.dump(alone, skip_none=False, skip_check=True, format="json"))
+        except Exception:  # the files alone are incomplete: every key counts as given
+            files_config = None
+        resolved = json.loads(subparser.dump(config, skip_none=False, skip_check=True, format="json"))
+        return experiment_group(files, files_config, resolved)
+
+    def _name_wandb_run(self) -> None:
+        """Group, job type and tags of a W&B run, set before Lightning's setup creates it."""
+        module = self.model
+        arguments = init_arguments(
+            self.subcommand, self.experiment, module.space.name, module.supernet.bn_mode, module.hparams["sampling"]["policy"]
+        )
+        for logger in self.trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                configure_logger(logger, arguments)
+
+    def before_fit(self) -> None:
+        self._name_wandb_run()
+
+    def before_validate(self) -> None:
+        self._name_wandb_run()
+
+    def before_test(self) -> None:
+        self._name_wandb_run()
 
     def instantiate_classes(self) -> None:
         """Build the objects; a :class:`ConfigError` a constructor raises stays one line."""
