@@ -1,23 +1,26 @@
 """BN modes, one class per file, found by the name a config gives (``bn_mode: track``).
 
-A new mode is one new file with a subclass of :class:`~lightning_nas.supernet.bn_modes.base.BNMode`
-and one entry in :data:`BN_MODES`; super-nets, the evaluation, the snapshot and the search then
+A new mode is one new file here with a subclass of :class:`~lightning_nas.supernet.bn_modes.base.BNMode`
+that sets ``name``: every module of this package is imported with it, and defining the class
+registers it in :data:`BN_MODES`; super-nets, the evaluation, the snapshot and the search then
 accept it under its name.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
 from lightning_nas.errors import ConfigError
-from lightning_nas.supernet.bn_modes.base import BNMode, Role
+from lightning_nas.supernet.bn_modes.base import BN_MODES, BNMode, Role
 from lightning_nas.supernet.bn_modes.batch import Batch
 from lightning_nas.supernet.bn_modes.recalibrate import Recalibrate
 from lightning_nas.supernet.bn_modes.track import Track
 from lightning_nas.supernet.bn_modes.track_stem_head import TrackStemHead
 
-#: Every BN mode by its name, in the order ``--help`` lists them.
-BN_MODES: dict[str, type[BNMode]] = {mode.name: mode for mode in (Track, Batch, Recalibrate, TrackStemHead)}
+for _module in pkgutil.iter_modules(__path__):  # a new mode's module registers its class when imported
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 
 def bn_mode(name: str) -> BNMode:

@@ -19,8 +19,20 @@ from torch import Tensor, nn
 Role = Literal["stem_head", "cell"]
 
 
+#: Every BN mode by its name, filled by defining a subclass that sets ``name``.
+BN_MODES: dict[str, type["BNMode"]] = {}
+
+
 class BNMode:
-    """One BN mode (the module docstring of :mod:`lightning_nas.supernet.batchnorm` lists them)."""
+    """One BN mode (the module docstring of :mod:`lightning_nas.supernet.batchnorm` lists them).
+
+    Defining a subclass with a ``name`` registers it: a new mode is one class, in one new module of
+    this package (every module here is imported with the package)."""
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            BN_MODES[cls.name] = cls
 
     #: The name configs and ``meta.json`` use.
     name: ClassVar[str]
