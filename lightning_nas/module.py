@@ -174,7 +174,7 @@ class SuperNetModule(L.LightningModule):
                 raise ConfigError("model.finetune: fine-tuning trains every child alone; set model.sharing to GroupSharing with one group per child")
             if optimization.schedule_epochs is None:
                 raise ConfigError("model.finetune: set model.optimization.schedule_epochs to the super-net's schedule length (paper A: 200)")
-            self._finetune_state = _load_supernet_state(finetune.checkpoint)
+            self._finetune_state = supernet_state(read_finetune_checkpoint(finetune.checkpoint), finetune.checkpoint)
         if channels_last:
             supernet = supernet.to(memory_format=torch.channels_last)
         self.supernet = supernet if sharing is None else SharedWeights(supernet, sharing)
@@ -330,11 +330,16 @@ def _where_states_are(path: Path) -> str:
     return hint
 
 
-def _load_supernet_state(path: str) -> dict:
-    """The super-net weights and the number of finished epochs of a ``lightning_nas fit`` checkpoint."""
+def read_finetune_checkpoint(path: str) -> dict:
+    """The ``lightning_nas fit`` checkpoint fine-tuning starts from (read once by the CLI's checks,
+    once by the module); a missing file is an error that says where fit writes the states."""
     if not Path(path).expanduser().is_file():
         raise ConfigError(f"model.finetune.checkpoint: {path} does not exist; {_where_states_are(Path(path))}")
-    checkpoint = read_checkpoint(path, "model.finetune.checkpoint")
+    return read_checkpoint(path, "model.finetune.checkpoint")
+
+
+def supernet_state(checkpoint: dict, path: str) -> dict:
+    """The share-all super-net weights and the number of finished epochs of ``checkpoint`` (read from ``path``)."""
     prefix = "supernet."
     weights = {k[len(prefix) :]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith(prefix)}
     if not weights or any(k.startswith("views.") for k in weights):

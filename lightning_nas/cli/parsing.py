@@ -30,7 +30,7 @@ from lightning_nas.checkpoints import LIGHTNING_NAMES, check_model, plain, read_
 from lightning_nas.data import ImageDataModule
 from lightning_nas.errors import ConfigError, Range, check_ranges
 from lightning_nas.groundtruth import GroundTruth
-from lightning_nas.module import Optimization, _load_supernet_state
+from lightning_nas.module import Optimization, read_finetune_checkpoint, supernet_state
 from lightning_nas.wandb_run import configure_logger, experiment_group, init_arguments
 
 #: Exit code of every configuration mistake.
@@ -96,9 +96,10 @@ def preflight(config: Namespace) -> None:
     finetune = model.get("finetune")
     # without model.sharing the module reports first that fine-tuning needs one group per child
     if finetune is not None and finetune.get("checkpoint") and model.get("sharing") is not None:
-        path, option = str(finetune.checkpoint), "model.finetune.checkpoint"
-        _load_supernet_state(path)
-        check_model(read_checkpoint(path, option), path, option, plain(model), share_all=True)
+        path = str(finetune.checkpoint)
+        checkpoint = read_finetune_checkpoint(path)
+        supernet_state(checkpoint, path)
+        check_model(checkpoint, path, "model.finetune.checkpoint", plain(model), share_all=True)
 
 
 def check_start_checkpoint(path: str, config: Namespace) -> None:
