@@ -13,6 +13,9 @@ different seeds compare the same children (``snapshot.pool_seed``).
 
 ``unique`` restricts the candidates to one child per isomorphism class
 (:meth:`~lightning_nas.spaces.base.SearchSpace.unique_indices`), as paper B's default sampler does.
+``covered`` restricts them to the children a partial ground-truth table measures (the shared
+500-architecture NAS-Bench-101 file covers 292 of 423,624 children), so that every pool child can
+be ranked.
 """
 
 from __future__ import annotations
@@ -35,19 +38,26 @@ def evaluation_pool(
     sampling: PoolSampling = "random",
     unique: bool = False,
     space_ground_truth: Optional[np.ndarray] = None,
+    covered: Optional[np.ndarray] = None,
 ) -> list[int]:
     """Indices of the pool, ascending; every candidate when ``size`` is ``None`` or covers them all.
 
     ``space_ground_truth`` (accuracy of every child in index order, NaN = unknown) is needed for a
-    stratified pool; children without a value are not candidates then.
+    stratified pool; children without a value are not candidates then. ``covered`` (indices, any
+    order) limits the candidates to those children.
     """
     candidates = np.asarray(space.unique_indices() if unique else range(len(space)))
+    if covered is not None:
+        candidates = candidates[np.isin(candidates, covered)]
+        if not len(candidates):
+            raise ConfigError(f"snapshot.ground_truth covers no child of {space.name} to pool (is it a table of this space?)")
     if size is None or size >= len(candidates):
         return candidates.tolist()
     if sampling == "random":
         generator = rng(seed, "pool", space.name)
-        # drawing from len(space) keeps the pools of runs made before ``unique`` existed
-        chosen = generator.choice(candidates, size, replace=False) if unique else generator.choice(len(space), size, replace=False)
+        # drawing from len(space) keeps the pools of runs made before ``unique`` and ``covered`` existed
+        whole = not unique and covered is None
+        chosen = generator.choice(len(space), size, replace=False) if whole else generator.choice(candidates, size, replace=False)
         return sorted(chosen.tolist())
     if space_ground_truth is None:
         raise ConfigError("snapshot.pool_sampling: stratified needs snapshot.ground_truth covering the whole space")

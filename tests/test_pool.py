@@ -81,3 +81,14 @@ def test_pool_seed_null_draws_each_runs_pool_from_its_seed(tmp_path):
         assert meta["pool"]["seed"] == seed and meta["pool"]["per_run_seed"] is True
         assert meta["child_indices"] == evaluation_pool(PAPER_A, 8, seed) == load_history(run)["arch_index"].unique().tolist()
     assert load_meta(runs[1])["child_indices"] != load_meta(runs[2])["child_indices"]
+
+
+def test_a_partial_ground_truth_limits_the_pool_to_the_children_it_measures():
+    covered = np.array([60, 3, 17, 40, 41, 9])
+    pool = evaluation_pool(PAPER_A, 4, 0, covered=covered)
+    assert len(pool) == 4 and set(pool) <= set(covered.tolist()) and pool == sorted(pool)
+    assert pool == evaluation_pool(PAPER_A, 4, 0, covered=covered[::-1])
+    assert evaluation_pool(PAPER_A, None, 0, covered=covered) == sorted(covered.tolist())
+    assert evaluation_pool(PAPER_A, 10, 0, covered=covered) == sorted(covered.tolist())
+    with pytest.raises(ConfigError, match="covers no child"):
+        evaluation_pool(PAPER_A, 4, 0, covered=np.array([], dtype=int))

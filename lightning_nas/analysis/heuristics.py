@@ -22,7 +22,6 @@ from lightning_nas.analysis.runs import run_ground_truth
 from lightning_nas.errors import ConfigError
 from lightning_nas.history import load_history, load_meta
 from lightning_nas.metrics import evaluation_summary
-from lightning_nas.spaces import SearchSpace, registry
 
 #: Config keys that never define a heuristic (where and how a run is recorded, and its seed).
 IGNORED = (
@@ -115,11 +114,6 @@ def run_labels(metas: Sequence[dict]) -> list[str]:
         changed = [f"{short[key]}={s.get(key)}" for key in varying if repr(s.get(key)) != reference[key]]
         labels.append(", ".join(changed) or "baseline")
     return labels
-
-
-def space_of(meta: dict) -> SearchSpace:
-    """The space ``meta.json`` names, from :mod:`lightning_nas.spaces.registry`."""
-    return registry.get_space(meta.get("space"))
 
 
 def last_evaluation(run_dir: str | Path) -> dict[str, float]:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from lightning_nas.errors import ConfigError
 from lightning_nas.history import COLUMNS, HISTORY_FILE, META_FILE, load_history, load_meta
-from lightning_nas.spaces import registry
+from lightning_nas.spaces import SearchSpace, registry
 
 
 def find_runs(root: str | Path, pattern: str = "*", where: Optional[Mapping[str, Any]] = None) -> list[Path]:
@@ -142,7 +142,7 @@ def run_ground_truth(meta: dict, children: Sequence[str]) -> tuple[Optional[np.n
     recorded = meta.get("ground_truth")
     if not recorded:
         return None, None
-    space = registry.get_space(meta["space"])
+    space = space_of(meta)
     partial = recorded.get("partial", False)
     reader = registry.ground_truth_reader(meta["space"])
     truth = reader(recorded.get("resolved_path") or recorded["path"], column=recorded["column"], arch_column=recorded["arch_column"], partial=partial)
@@ -195,3 +195,9 @@ def describe_run(history: pd.DataFrame, meta: dict) -> dict[str, Any]:
         "children": children,
         "experiment": experiment,
     }
+
+
+def space_of(meta: dict) -> SearchSpace:
+    """The space ``meta.json`` names, rebuilt with its ``space_options``, from
+    :mod:`lightning_nas.spaces.registry`."""
+    return registry.get_space(meta.get("space"), **meta.get("space_options", {}))

@@ -74,7 +74,8 @@ class ChildSnapshot(L.Callback):
             measurement, so it is recorded in ``meta.json``.
         every_n_epochs: Evaluate after every n-th epoch (and always after the last one).
         ground_truth: Table of true accuracies; enables the ``gt/*`` metrics (GT-Tau, sparse tau,
-            Spearman, top-1 / top-3 rank and, when it covers the whole space, P>R).
+            Spearman, top-1 / top-3 rank and, when it covers the whole space, P>R). A partial
+            table (``partial: true``) limits the pool to the children it measures.
         recalibration_batches: Training batches (of ``data.batch_size``) whose exact BN statistics
             each child gets before its evaluation when the super-net's ``bn_mode`` is
             ``recalibrate``; unused otherwise. The same fixed batches for every child, epoch and seed.
@@ -136,10 +137,15 @@ class ChildSnapshot(L.Callback):
         if stage != "fit" or self.run_dir is not None:
             return
         space = pl_module.space
-        if self.ground_truth is not None and not self.ground_truth.partial:
-            self.space_gt = self.ground_truth.load_space(space)
+        covered = None
+        if self.ground_truth is not None:
+            values = self.ground_truth.load_space(space)
+            if self.ground_truth.partial:  # pool only children the table measures
+                covered = np.flatnonzero(~np.isnan(values))
+            else:
+                self.space_gt = values
         self.indices = evaluation_pool(
-            space, self.pool_size, resolve_seed(self.pool_seed), self.pool_sampling, self.pool_unique, self.space_gt
+            space, self.pool_size, resolve_seed(self.pool_seed), self.pool_sampling, self.pool_unique, self.space_gt, covered
         )
         self.labels = space.labels(self.indices)
         if self.ground_truth is not None:
@@ -187,6 +193,7 @@ class ChildSnapshot(L.Callback):
             "torch_version": torch.__version__,
             "versions": package_versions(),
             "space": pl_module.space.name,
+            "space_options": pl_module.space.options(),
             "supernet": type(supernet).__name__,
             "children": self.labels,
             "child_indices": self.indices,

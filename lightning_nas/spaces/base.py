@@ -17,7 +17,7 @@ for it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Hashable, Iterator, Sequence
+from typing import Any, Hashable, Iterator, Sequence
 
 import numpy as np
 
@@ -52,6 +52,13 @@ class SearchSpace(ABC):
     @abstractmethod
     def parse(self, label: str) -> Arch:
         """Inverse of :meth:`label`; raises :class:`ConfigError` for a string that names no child."""
+
+    def options(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this space, recorded as ``meta.json``'s
+        ``space_options`` so that analysis rebuilds the run's space
+        (``registry.get_space(name, **options)``). Spaces read from a file (DARTS-NDS: the NDS
+        genotypes) name it here; fixed spaces have none."""
+        return {}
 
     # -- enumeration and sampling ----------------------------------------------------------------
     def enumerate(self) -> Iterator[Arch]:

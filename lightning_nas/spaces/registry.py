@@ -88,9 +88,10 @@ def entry(name: str) -> SpaceEntry:
     return _ENTRIES[name]
 
 
-def get_space(name: str) -> SearchSpace:
-    """A fresh instance of the space called ``name``."""
-    return entry(name).space()
+def get_space(name: str, **options: Any) -> SearchSpace:
+    """A fresh instance of the space called ``name``, built with ``options`` (a run's
+    ``meta.json`` ``space_options``, :meth:`SearchSpace.options`)."""
+    return entry(name).space(**options)
 
 
 def space_class(name: str) -> type:
@@ -108,11 +109,13 @@ def ground_truth_reader(name: str) -> type:
     return _load(entry(name).ground_truth)
 
 
-def load_ground_truth(name: str, path: str, labels: Sequence[str] | None = None, **options: Any):
+def load_ground_truth(name: str, path: str, labels: Sequence[str] | None = None,
+                      space_options: dict[str, Any] | None = None, **options: Any):
     """Accuracies from the table at ``path`` read by ``name``'s reader: of the children ``labels``
-    in that order, or of every child in index order when ``labels`` is ``None`` (a numpy array)."""
+    in that order, or of every child in index order when ``labels`` is ``None`` (a numpy array).
+    ``space_options`` rebuild the run's space (``meta.json``'s ``space_options``)."""
     reader = ground_truth_reader(name)(str(path), **options)
-    space = get_space(name)
+    space = get_space(name, **(space_options or {}))
     return reader.load_space(space) if labels is None else reader.load(space, list(labels))
 
 
