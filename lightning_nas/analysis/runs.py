@@ -145,7 +145,8 @@ def run_ground_truth(meta: dict, children: Sequence[str]) -> tuple[Optional[np.n
     space = space_of(meta)
     partial = recorded.get("partial", False)
     reader = registry.ground_truth_reader(meta["space"])
-    truth = reader(recorded.get("resolved_path") or recorded["path"], column=recorded["column"], arch_column=recorded["arch_column"], partial=partial)
+    truth = reader(recorded.get("resolved_path") or recorded["path"], column=recorded["column"], arch_column=recorded["arch_column"],
+                   partial=partial, format=recorded.get("format", "auto"))
     return truth.load(space, list(children)), None if partial else truth.load_space(space)
 
 

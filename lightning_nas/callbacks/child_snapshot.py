@@ -218,9 +218,7 @@ class ChildSnapshot(L.Callback):
             "channels_last": pl_module.channels_last,
             "devices": trainer.num_devices,
             "num_nodes": trainer.num_nodes,
-            "ground_truth": None
-            if self.ground_truth is None
-            else {**vars(self.ground_truth), "resolved_path": str(self.ground_truth.resolved_path())},
+            "ground_truth": None if self.ground_truth is None else self.ground_truth.describe(pl_module.space),
             "resumed_from": trainer.ckpt_path,
             "config": self.config,
         }
