@@ -259,6 +259,44 @@ PROTOCOL_CONFIGS = {
     },
     "fixed_pool": {"snapshot.pool_seed"},
 }
+_BN_RECALIBRATE = {"model.supernet.init_args.bn_mode", "snapshot.recalibration_batches"}
+#: The heuristics of the NAS-Bench-201 set that apply to NAS-Bench-101 (each child is its own
+#: isomorphism class, and FairNAS needs the same ops on every edge), plus paper B's dynamic channels.
+NB101_HEURISTICS = {
+    **{name: HEURISTIC_CONFIGS[name] for name in (
+        "learning_rate", "epochs", "weight_decay", "batch_size", "warmup", "path_dropout", "global_dropout", "no_grad_clip", "bn_track")},
+    "low_fidelity_channels": {"model.supernet.init_args.stem_channels"},
+    "low_fidelity_cells": {"model.supernet.init_args.modules_per_stack"},
+    "bn_batch": {"model.supernet.init_args.bn_mode"},
+    "bn_no_affine": {"model.supernet.init_args.bn_affine"},
+    "bn_recalibrate": _BN_RECALIBRATE,
+    "dynamic_random_window": {"model.supernet.init_args.dynamic_channels"},
+    "dynamic_separate": {"model.supernet.init_args.dynamic_channels"},
+}
+NB101_PROTOCOL = {
+    "fixed_pool": {"snapshot.pool_seed"},
+    "benchmark_layout": {"model.supernet.init_args.stem_channels", "model.supernet.init_args.channel_layout"},
+    "naslib_ground_truth": {"snapshot.ground_truth.path", "snapshot.ground_truth.column", "snapshot.ground_truth.partial"},
+}
+DARTS_HEURISTICS = {
+    **{name: HEURISTIC_CONFIGS[name] for name in (
+        "learning_rate", "epochs", "weight_decay", "batch_size", "warmup", "global_dropout", "no_grad_clip", "bn_track")},
+    "path_dropout": {"model.supernet.init_args.path_dropout"},
+    "low_fidelity_channels": {"model.supernet.init_args.channels"},
+    "low_fidelity_cells": {"model.supernet.init_args.layers"},
+    "bn_affine": {"model.supernet.init_args.bn_affine"},
+    "bn_recalibrate": _BN_RECALIBRATE,
+}
+DARTS_PROTOCOL = {
+    "fixed_pool": {"snapshot.pool_seed"},
+    "normal_cell_key": {"model.supernet.init_args.key"},
+}
+#: Per space: the name its configs' first lines use, its heuristics and its protocol variants.
+VARIANTS = {
+    "nb201": ("NB201", HEURISTIC_CONFIGS, PROTOCOL_CONFIGS),
+    "nb101": ("NB101", NB101_HEURISTICS, NB101_PROTOCOL),
+    "darts": ("DARTS-NDS", DARTS_HEURISTICS, DARTS_PROTOCOL),
+}
 
 
 def _flat(tree, prefix=""):
@@ -267,29 +305,33 @@ def _flat(tree, prefix=""):
     return {k: v for key, value in tree.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
 
 
-@pytest.mark.parametrize("name", sorted(HEURISTIC_CONFIGS | PROTOCOL_CONFIGS))
-def test_each_heuristic_config_changes_only_its_keys_and_says_so_in_one_line(name):
+@pytest.mark.parametrize("space, name", [(space, name) for space, (_, heuristics, protocol) in VARIANTS.items()
+                                         for name in sorted(heuristics | protocol)])
+def test_each_heuristic_config_changes_only_its_keys_and_says_so_in_one_line(space, name):
     import yaml
 
     from helpers.runs import CONFIGS
 
-    path = CONFIGS / "nb201" / f"{name}.yaml"
-    baseline = _flat(yaml.safe_load((CONFIGS / "nb201" / "baseline.yaml").read_text()))
+    tag, heuristics, protocol = VARIANTS[space]
+    path = CONFIGS / space / f"{name}.yaml"
+    baseline = _flat(yaml.safe_load((CONFIGS / space / "baseline.yaml").read_text()))
     config = _flat(yaml.safe_load(path.read_text()))
     changed = {k for k in baseline.keys() | config.keys() if baseline.get(k) != config.get(k)}
-    assert changed == (HEURISTIC_CONFIGS | PROTOCOL_CONFIGS)[name]
+    assert changed == (heuristics | protocol)[name]
     first, usage = path.read_text().splitlines()[:2]
-    kind = "heuristic" if name in HEURISTIC_CONFIGS else "protocol variant"
-    assert first.startswith(f"# Paper B {kind}: the NB201 baseline with ")
-    assert usage == f"#   lightning_nas fit --config configs/nb201/{name}.yaml"
+    kind = "heuristic" if name in heuristics else "protocol variant"
+    assert first.startswith(f"# Paper B {kind}: the {tag} baseline with ")
+    assert usage == f"#   lightning_nas fit --config configs/{space}/{name}.yaml"
 
 
-def test_every_nb201_config_is_the_baseline_or_a_listed_variant():
+@pytest.mark.parametrize("space", sorted(VARIANTS))
+def test_every_paper_b_config_is_the_baseline_or_a_listed_variant(space):
     from helpers.runs import CONFIGS
 
-    names = {path.stem for path in (CONFIGS / "nb201").glob("*.yaml")}
-    listed = HEURISTIC_CONFIGS.keys() | PROTOCOL_CONFIGS.keys()
-    bn_configs = {name for name in names if name.startswith("bn_")}  # test_cli.py checks those it does not list
+    _, heuristics, protocol = VARIANTS[space]
+    names = {path.stem for path in (CONFIGS / space).glob("*.yaml")}
+    listed = heuristics.keys() | protocol.keys()
+    bn_configs = {name for name in names if name.startswith("bn_")} if space == "nb201" else set()  # test_cli.py checks those it does not list
     assert listed <= names and names - bn_configs - {"baseline"} <= listed
 
 

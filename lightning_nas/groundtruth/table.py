@@ -172,7 +172,7 @@ class GroundTruth:
         if form == "table":
             return self._read_table(path, space)
         stat = path.stat()
-        key = (self, str(path), stat.st_size, stat.st_mtime_ns, form, type(space), space.name, len(space))
+        key = (self, str(path), stat.st_size, stat.st_mtime_ns, form, type(space), space.name, repr(sorted(space.options().items())))
         if key not in _RECENT:
             while len(_RECENT) >= _KEEP:
                 del _RECENT[next(iter(_RECENT))]

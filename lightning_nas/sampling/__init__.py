@@ -101,14 +101,15 @@ def child_index(policy_name: str, seed: int, step: int, num_children: int) -> in
     return rule.position(seed, step, num_children)
 
 
-_UNIQUE: dict[str, list[int]] = {}
+_UNIQUE: dict[tuple[str, str], list[int]] = {}
 
 
 def _unique_indices(space: SearchSpace) -> list[int]:
-    """The space's class representatives, computed once per process (NAS-Bench-201: 6,466)."""
-    if space.name not in _UNIQUE:
-        _UNIQUE[space.name] = space.unique_indices()
-    return _UNIQUE[space.name]
+    """The space's class representatives, computed once per process and space (NAS-Bench-201: 6,466)."""
+    key = (space.name, repr(sorted(space.options().items())))
+    if key not in _UNIQUE:
+        _UNIQUE[key] = space.unique_indices()
+    return _UNIQUE[key]
 
 
 __all__ = ["Policy", "Sampling", "SamplingPolicy", "OneChildPolicy", "POLICIES", "policy", "step_children", "child_index"]

@@ -5,11 +5,13 @@ reader. Importing this package never imports torch.
 """
 
 from lightning_nas.spaces.base import Arch, ProductSpace, SearchSpace
+from lightning_nas.spaces.darts import DartsSpace
+from lightning_nas.spaces.nb101 import NB101Space
 from lightning_nas.spaces.nb201 import NB201Space
 from lightning_nas.spaces.paper_a import PaperASpace
 from lightning_nas.spaces.registry import get_space, register, space_names, supernet_class
 
 __all__ = [
-    "Arch", "SearchSpace", "ProductSpace", "NB201Space", "PaperASpace",
+    "Arch", "SearchSpace", "ProductSpace", "DartsSpace", "NB101Space", "NB201Space", "PaperASpace",
     "get_space", "register", "space_names", "supernet_class",
 ]

@@ -32,6 +32,8 @@ from typing import Any, Callable, Sequence
 
 from lightning_nas.errors import ConfigError
 from lightning_nas.spaces.base import SearchSpace
+from lightning_nas.spaces.darts import DartsSpace
+from lightning_nas.spaces.nb101 import NB101Space
 from lightning_nas.spaces.nb201 import NB201Space
 from lightning_nas.spaces.paper_a import PaperASpace
 
@@ -133,3 +135,5 @@ def _load(path: str) -> type:
 
 register("paper_a", PaperASpace, "lightning_nas.supernet.paper_a.PaperASuperNet")
 register("nb201", NB201Space, "lightning_nas.supernet.nb201.NB201SuperNet")
+register("nb101", NB101Space, "lightning_nas.supernet.nb101.NB101SuperNet")
+register("darts", DartsSpace, "lightning_nas.supernet.darts.DartsSuperNet")

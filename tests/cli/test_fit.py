@@ -16,7 +16,8 @@ import torch
 
 from helpers.runs import CONFIGS, REPO, SHARED_DATA, SMOKE, fit
 from lightning_nas.analysis import accuracy_matrix, load_history, load_meta
-from lightning_nas.spaces import NB201Space, PaperASpace
+from lightning_nas.analysis.runs import space_of
+from lightning_nas.spaces import PaperASpace
 
 pytestmark = pytest.mark.slow  # the command line, subprocesses or notebooks
 
@@ -99,15 +100,40 @@ def test_ground_truth_option_logs_gt_metrics(tmp_path):
 
 
 NB201_GROUND_TRUTH = SHARED_DATA / "ground_truth" / "nb201_cifar10-valid_200ep_seedavg_full.csv"
-#: Under the smoke overlay the NB201 configs also get a tiny super-net and a 20-child pool (seconds, not minutes).
-NB201_SMOKE = ["--model.supernet.init_args.channels", "4", "--model.supernet.init_args.num_cells", "1", "--snapshot.pool_size", "20"]
+NASLIB_JSON = SHARED_DATA / "ground_truth" / "nb101_naslib_zc_500archs.json"
+#: Under the smoke overlay paper B's configs also get a tiny super-net and a 20-child pool (seconds, not minutes).
+PAPER_B_SMOKE = {
+    "nb201": ["--model.supernet.init_args.channels", "4", "--model.supernet.init_args.num_cells", "1"],
+    "nb101": ["--model.supernet.init_args.stem_channels", "4", "--model.supernet.init_args.modules_per_stack", "1"],
+    "darts": ["--model.supernet.init_args.channels", "4", "--model.supernet.init_args.layers", "3"],
+}
+CSV_LOGGER = ["--trainer.logger", "lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir", "logs"]
+
+
+@pytest.fixture(scope="module")
+def benchmark_files(tmp_path_factory):
+    """Small files in the real formats of the data NAS-Bench-101's and DARTS-NDS's configs name (not
+    downloadable here): a tfrecord of 40 random NB101 children and an NDS file of 16 genotypes."""
+    from helpers.fake_nb101 import write_nb101
+    from helpers.fake_nds import covering_genotypes, job, write_nds
+    from lightning_nas.spaces.nb101 import NB101Space
+
+    root = tmp_path_factory.mktemp("benchmarks")
+    space = NB101Space()
+    chosen = np.random.default_rng(0).choice(len(space), 40, replace=False)
+    tfrecord = write_nb101(root / "nasbench_only108.tfrecord", [space.label(space.arch(int(i))) for i in chosen]).path
+    errors = np.random.default_rng(1).uniform(2.5, 9.0, 16).round(2)
+    nds = write_nds(root / "DARTS.json", [job(g, float(e)) for g, e in zip(covering_genotypes(), errors)])
+    return {"nb101": ["--snapshot.ground_truth.path", str(tfrecord), "--snapshot.ground_truth.partial", "true"],
+            "darts": ["--model.supernet.init_args.genotypes", str(nds), "--snapshot.ground_truth.path", str(nds)]}
 
 
 @pytest.mark.parametrize(
     "config", sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob("*.yaml") if p != SMOKE)
 )
-def test_every_config_runs_under_the_smoke_overlay(tmp_path, config, monkeypatch, one_torch_thread):
-    if not config.startswith("nb201/"):
+def test_every_config_runs_under_the_smoke_overlay(tmp_path, config, monkeypatch, one_torch_thread, request):
+    space_name = config.split("/")[0]
+    if space_name not in PAPER_B_SMOKE:
         args = []
         if config == "paper_a/finetune.yaml":  # fine-tunes a super-net: make one first
             (checkpoint,) = (fit(tmp_path / "supernet") / "checkpoints").glob("*.ckpt")
@@ -116,28 +142,54 @@ def test_every_config_runs_under_the_smoke_overlay(tmp_path, config, monkeypatch
         history = load_history(run)
         assert history.groupby("epoch")["arch"].nunique().eq(len(load_meta(run)["children"])).all()
         return
-    if not NB201_GROUND_TRUTH.is_file():
-        pytest.skip("the NB201 configs' ground truth (../shared/data beside the checkout) is absent")
-    monkeypatch.chdir(REPO)  # the configs name the ground truth relative to the repository root
-    csv_logger = ["--trainer.logger", "lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir", "logs"]
-    run = fit(tmp_path, *NB201_SMOKE, *csv_logger, config=CONFIGS / config, logger=True)
-    history = load_history(run)
-    space = NB201Space()
-    assert len(history) == 20 and history["epoch"].eq(2).all()  # every_n_epochs 10: only the last epoch
-    assert all(space.labels([space.index(space.parse(a))]) == [a] for a in history["arch"])
-    assert history["arch_index"].tolist() == [space.index(space.parse(a)) for a in history["arch"]]
-    meta = load_meta(run)
     import yaml
 
-    named = yaml.safe_load((CONFIGS / config).read_text())["snapshot"]["ground_truth"]["path"]
-    assert meta["space"] == "nb201" and meta["ground_truth"]["resolved_path"] == str((REPO / named).resolve())
+    named = yaml.safe_load((CONFIGS / config).read_text())["snapshot"]["ground_truth"]
+    shared = named["path"].startswith("../shared/")
+    if shared and not (REPO / named["path"]).is_file():
+        pytest.skip(f"{config}'s ground truth (../shared/data beside the checkout) is absent")
+    monkeypatch.chdir(REPO)  # the configs name the ground truth relative to the repository root
+    data = [] if shared else request.getfixturevalue("benchmark_files")[space_name]
+    run = fit(tmp_path, *PAPER_B_SMOKE[space_name], "--snapshot.pool_size", "20", *data, *CSV_LOGGER, config=CONFIGS / config, logger=True)
+    history, meta = load_history(run), load_meta(run)
+    space = space_of(meta)  # as analysis rebuilds it from meta.json
+    children = meta["children"]
+    assert meta["space"] == space_name and len(children) == min(20, meta["ground_truth"]["children"])
+    assert len(history) == len(children) and history["epoch"].eq(2).all()  # every_n_epochs 10: only the last epoch
+    assert history["arch_index"].tolist() == [space.index(space.parse(a)) for a in history["arch"]]
+    if shared:
+        assert meta["ground_truth"]["resolved_path"] == str((REPO / named["path"]).resolve())
     supernet = meta["config"]["model"]["supernet"]["init_args"]
-    assert meta["bn"]["mode"] == meta["bn_mode"] == supernet["bn_mode"] and meta["bn"]["affine"] == supernet["bn_affine"]
+    # NB101's stem and cell projections keep affine BNs whatever bn_affine says; DARTS' pool BNs never have them
+    affine = {"nb201": supernet["bn_affine"], "nb101": supernet["bn_affine"] or "mixed", "darts": "mixed"}[space_name]
+    assert meta["bn"]["mode"] == meta["bn_mode"] == supernet["bn_mode"] and meta["bn"]["affine"] == affine
     assert meta["bn"]["recalibration_batches"] == (10 if supernet["bn_mode"] == "recalibrate" else None)
     (metrics_csv,) = (tmp_path / "logs").rglob("metrics.csv")
     logged = pd.read_csv(metrics_csv)
-    for column in ("snapshot/gt/tau", "snapshot/gt/sparse_tau", "snapshot/gt/p_r", "snapshot/supernet/mean_acc"):
+    whole = not named.get("partial") and space_name == "nb201"
+    for column in ("snapshot/gt/tau", "snapshot/gt/sparse_tau", "snapshot/supernet/mean_acc", *(("snapshot/gt/p_r",) if whole else ())):
         assert logged[column].notna().any(), column
+
+
+def test_nb101_smoke_run_ranks_children_of_the_shared_naslib_table(tmp_path, monkeypatch, one_torch_thread):
+    """The acceptance run: the shared 500-architecture file as ground truth; every evaluated child is one
+    of its 292 cells (by hash) and Kendall tau against its accuracies is logged."""
+    from lightning_nas.groundtruth.naslib import read
+    from lightning_nas.metrics import kendall_tau
+    from lightning_nas.spaces.nb101 import NB101Space
+
+    if not NASLIB_JSON.is_file():
+        pytest.skip("the shared NASLib NAS-Bench-101 file (../shared/data beside the checkout) is absent")
+    monkeypatch.chdir(REPO)
+    run = fit(tmp_path, *PAPER_B_SMOKE["nb101"], "--snapshot.pool_size", "30", *CSV_LOGGER,
+              config=CONFIGS / "nb101" / "naslib_ground_truth.yaml", logger=True)
+    history, meta = load_history(run), load_meta(run)
+    table = read(NASLIB_JSON, NB101Space()).groupby("label")["val_accuracy"].mean()
+    assert len(table) == 292 and meta["ground_truth"]["children"] == 292 and meta["ground_truth"]["records"] == 500
+    assert len(history) == 30 and set(history["arch"]) <= set(table.index)
+    logged = pd.read_csv(next((tmp_path / "logs").rglob("metrics.csv")))
+    final = accuracy_matrix(history).iloc[-1]
+    assert logged["snapshot/gt/tau"].dropna().iloc[-1] == pytest.approx(kendall_tau(final.to_numpy(), table[final.index].to_numpy()))
 
 
 def test_nb201_bn_configs_differ_from_the_baseline_only_in_bn():

@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers.fake_nds import contract_nds_file
 from lightning_nas.evaluation import evaluate_children
 from lightning_nas.evaluation.evaluator import loss_sum
 from lightning_nas.spaces.registry import space_names, supernet_class
@@ -22,6 +23,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SMALL = {
     "paper_a": {"channels": 4, "num_cells": 2},
     "nb201": {"channels": 4, "num_cells": 1},
+    "nb101": {"stem_channels": 4, "modules_per_stack": 1},
+    "darts": {"genotypes": contract_nds_file(), "channels": 4, "layers": 3},
 }
 NAMES = space_names()
 
