@@ -4,15 +4,30 @@ Paper A: Zhang et al., "Deeper Insights into Weight Sharing in Neural Architectu
 arXiv 2001.01431 (GT-Tau, S-Tau, Top-n rank).
 Paper B: Yu et al., "How to Train Your Super-Net: An Analysis of Training Heuristics in
 Weight-Sharing NAS", arXiv 2003.04276 (sparse Kendall tau, P>R).
+Ning et al., "Evaluating Efficient Performance Estimators of Neural Architectures", NeurIPS 2021,
+arXiv 2008.03064 (P@top-K, P@bottom-K, BR@K, WR@K).
 
-All correlations are scipy's: Kendall tau-b and Spearman rho. Higher accuracy = better.
-:func:`evaluation_summary` gathers them into the scalars of one evaluation, logged live by the
-snapshot callback and recomputed after the fact by :mod:`lightning_nas.analysis`.
+All correlations are scipy's: Kendall tau-b, Spearman rho, Pearson r, weighted tau. Higher is
+better for both arguments: ``pred`` is the super-net's score (accuracy, or minus the loss), ``gt``
+the true accuracy. :func:`evaluation_summary` gathers the per-evaluation scalars, logged live by
+the snapshot callback and recomputed after the fact by :mod:`lightning_nas.analysis`;
+:func:`lightning_nas.analysis.ranking.ranking_report` tabulates every metric with intervals.
+
+Ties. Accuracies are multiples of one over the number of evaluation images, so tied predictions
+are common. The correlations treat them as ties (tau-b, average ranks), so they do not depend on the
+order in which a pool is listed; :func:`tie_aware_sparse_kendall_tau` does the same for paper B's
+binned ground truth. Every top-K metric added for issue 14 is the exact expectation over a
+uniformly random order of tied predictions (the children tied at the cut share its remaining
+places), except :func:`kendall_tau_top_k`, which keeps every child tied at the cut; so none of them
+depends on the pool's order either. :func:`top_n_rank`, :func:`p_greater_random` and
+:func:`sparse_kendall_tau` keep their papers' stable order (ties favour the lower pool position).
+``docs/metrics.md`` gives every metric in two lines.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+import math
+from typing import Literal, Optional
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -58,6 +73,36 @@ def spearman(x: ArrayLike, y: ArrayLike) -> float:
     return float(stats.spearmanr(a, b).statistic)
 
 
+def pearson(x: ArrayLike, y: ArrayLike) -> float:
+    """Pearson r, ``sum((x - mean x)(y - mean y)) / sqrt(sum((x - mean x)^2) sum((y - mean y)^2))``,
+    as ``scipy.stats.pearsonr``: the linear correlation of the values themselves, not of their ranks.
+
+    Returns nan (scipy also warns) when either input is constant, and for fewer than 2 children.
+    """
+    a, b = _pair(x, y)
+    if a.size < 2:
+        return float("nan")
+    return float(stats.pearsonr(a, b).statistic)
+
+
+def weighted_tau(x: ArrayLike, y: ArrayLike) -> float:
+    """Vigna's weighted Kendall tau with scipy's defaults, ``scipy.stats.weightedtau(x, y)``.
+
+    S. Vigna, "A Weighted Correlation Index for Rankings with Ties", WWW 2015. Every pair (i, j)
+    weighs ``w(r_i) + w(r_j)`` with the hyperbolic weigher ``w(r) = 1 / (r + 1)``, where ``r`` is
+    the position (0 = first) in the order by ``(x, y)`` descending; the index is
+    ``sum w_ij sgn(x_i - x_j) sgn(y_i - y_j) / sqrt(sum w_ij [x_i != x_j] * sum w_ij [y_i != y_j])``,
+    and the result is the mean of this index with the rank from ``(x, y)`` and from ``(y, x)``.
+    So swaps among the best children cost more than swaps among the worst; ties count as in tau-b
+    and the value does not depend on the children's order. Returns nan when either input is
+    constant, and for fewer than 2 children.
+    """
+    a, b = _pair(x, y)
+    if a.size < 2:
+        return float("nan")
+    return float(stats.weightedtau(a, b).statistic)
+
+
 def top_n_rank(pred: ArrayLike, gt: ArrayLike, n: int) -> int:
     """Paper A's Top-n rank (TnR; T1R, T3R): best ground-truth rank among the top-n predicted.
 
@@ -84,16 +129,39 @@ def sparse_kendall_tau(pred: ArrayLike, gt: ArrayLike, threshold: float = 1e-3) 
     swapping children within one bin costs nothing. Returns nan if all gt share one bin.
     """
     p, g = _pair(pred, gt)
+    rank_map = np.unique(_sparse_bins(g, threshold), return_inverse=True)[1].reshape(-1)
+    order = np.argsort(p, kind="stable")
+    return float(stats.kendalltau(np.sort(rank_map), rank_map[order]).statistic)
+
+
+def _sparse_bins(gt: np.ndarray, threshold: float) -> np.ndarray:
+    """Paper B's bin of each ground-truth accuracy: ``floor(gt * (1 / threshold))`` on fractions."""
     if threshold <= 0:
         raise ValueError(f"threshold must be positive, got {threshold}")
     # Only gt is binned, so only gt's scale matters; pred is used for its ordering alone.
-    if 1 < g.mean() < 100:
-        g = g / 100.0
+    if 1 < gt.mean() < 100:
+        gt = gt / 100.0
     # Multiplying by 1/threshold mirrors the authors' arithmetic, so bin edges match theirs.
-    bins = np.floor(g * (1.0 / threshold))
-    rank_map = np.unique(bins, return_inverse=True)[1].reshape(-1)
-    order = np.argsort(p, kind="stable")
-    return float(stats.kendalltau(np.sort(rank_map), rank_map[order]).statistic)
+    return np.floor(gt * (1.0 / threshold))
+
+
+def tie_aware_sparse_kendall_tau(pred: ArrayLike, gt: ArrayLike, threshold: float = 1e-3) -> float:
+    """Sparse Kendall tau with tied predictions counted as ties: ``kendall_tau(pred, bin(gt))``.
+
+    ``bin(gt) = floor(gt * (1 / threshold))`` with gt in (1, 100) on average taken as percent and
+    divided by 100, exactly paper B's bins (:func:`sparse_kendall_tau`). Children in one bin are
+    tied in the ground truth, and children with equal ``pred`` are tied in the prediction, so the
+    value is tau-b's ``(C - D) / sqrt((n0 - n1)(n0 - n2))`` and does not depend on the order in
+    which the pool lists its children. The authors' version instead compares the bins in ``pred``
+    order (a stable sort) with the sorted bins, which breaks tied predictions by pool position and
+    counts pairs inside one bin's block of positions as tied in both; the two differ in general,
+    even without tied predictions. In particular a predictor that separates children of one bin
+    (``pred = gt``) scores below 1 here, since tau-b counts those pairs as tied in the ground truth
+    only; ``pred = bin(gt)`` scores 1. Defined for issue 14 of this project, after paper B.
+    Returns nan if all gt share one bin or ``pred`` is constant.
+    """
+    p, g = _pair(pred, gt)
+    return kendall_tau(p, _sparse_bins(g, threshold))
 
 
 def p_greater_random(pred: ArrayLike, gt: ArrayLike, space_gt: ArrayLike, k: int = 1) -> np.ndarray:
@@ -120,6 +188,180 @@ def p_greater_random(pred: ArrayLike, gt: ArrayLike, space_gt: ArrayLike, k: int
         raise ValueError(f"k must lie in [1, {p.size}], got {k}")
     chosen = np.argsort(-p, kind="stable")[:k]
     return np.searchsorted(space, g[chosen], side="left") / space.size
+
+
+def top_count(n: int, percent: float) -> int:
+    """How many children "the top K %" of ``n`` children is: ``max(1, ceil(n * percent / 100))``
+    (rounded to 9 decimals first, so 5 % of 200 is 10, not 11 by floating-point noise)."""
+    if not 0 < percent <= 100:
+        raise ValueError(f"percent must lie in (0, 100], got {percent}")
+    if n < 1:
+        raise ValueError(f"need at least one child, got {n}")
+    return max(1, math.ceil(round(n * percent / 100.0, 9)))
+
+
+def _check_k(k: int, n: int) -> None:
+    if not 1 <= k <= n:
+        raise ValueError(f"k must lie in [1, {n}], got {k}")
+
+
+def _at_least_kth(values: np.ndarray, k: int) -> np.ndarray:
+    """Whether each value is at least the k-th largest: the top k, every child tied at the cut kept."""
+    return values >= np.sort(values)[::-1][k - 1]
+
+
+def _top_membership(score: np.ndarray, k: int) -> np.ndarray:
+    """Probability that each child is among the k highest scores when tied scores are ordered
+    uniformly at random: 1 above the k-th highest score, 0 below it, and for the g children tied at
+    it the share ``(k - #above) / g`` of the places left."""
+    cut = np.sort(score)[::-1][k - 1]
+    above = score > cut
+    tied = score == cut
+    share = np.where(above, 1.0, 0.0)
+    share[tied] = (k - above.sum()) / tied.sum()
+    return share
+
+
+def _competition_rank(gt: np.ndarray) -> np.ndarray:
+    """True rank of each child within the children given: 1 + the number with strictly higher gt
+    (tied children share the best of their ranks)."""
+    return 1 + gt.size - np.searchsorted(np.sort(gt), gt, side="right")
+
+
+def precision_at_k(pred: ArrayLike, gt: ArrayLike, k: int) -> float:
+    """Precision@k: the fraction of the super-net's k best children that are among the k truly best.
+
+    ``sum_i P(i in top_k(pred)) * [i in T_k] / k``, where ``T_k`` = children whose gt is at least
+    the k-th highest gt (ties at the true cut all count as relevant, so a perfect predictor scores 1)
+    and ``P(i in top_k(pred))`` is :func:`_top_membership`: children tied at the predicted cut share
+    its remaining places, which is the exact mean over every order of the tied predictions. The
+    precision at a cut-off of information retrieval (Manning, Raghavan & Schuetze, "Introduction to
+    Information Retrieval", 2008, section 8.4), with the children truly in the top k as the relevant
+    ones. Constant ``pred`` scores ``|T_k| / n``, the expectation of a random pick.
+    """
+    p, g = _pair(pred, gt)
+    _check_k(k, p.size)
+    return float(np.sum(_top_membership(p, k) * _at_least_kth(g, k)) / k)
+
+
+def p_at_top_k(pred: ArrayLike, gt: ArrayLike, percent: float) -> float:
+    """P@top-K: the fraction of the predicted top K % that is in the true top K % (Ning et al. 2021,
+    "P@topK"): :func:`precision_at_k` with ``k = top_count(n, percent)`` (tied predictions at the cut
+    share its places; ties at the true cut count as in the true top)."""
+    p, g = _pair(pred, gt)
+    return precision_at_k(p, g, top_count(p.size, percent))
+
+
+def p_at_bottom_k(pred: ArrayLike, gt: ArrayLike, percent: float) -> float:
+    """P@bottom-K: the fraction of the predicted bottom K % that is in the true bottom K % (Ning et
+    al. 2021, "P@bottomK"): :func:`p_at_top_k` of ``-pred`` and ``-gt``, with the same tie rules."""
+    p, g = _pair(pred, gt)
+    return precision_at_k(-p, -g, top_count(p.size, percent))
+
+
+def _expected_extreme_rank(pred: np.ndarray, gt: np.ndarray, k: int, worst: bool) -> float:
+    """Mean over every order of the tied predictions of the best (or worst) competition rank among
+    the k highest predictions. Above the cut the set is fixed; r of the g children tied at the cut
+    join it, every r-subset equally likely, so the j-th best (worst) rank of those g children is the
+    subset's best (worst) with probability ``C(g - j, r - 1) / C(g, r)``."""
+    rank = _competition_rank(gt).astype(float)
+    cut = np.sort(pred)[::-1][k - 1]
+    above, tied = pred > cut, pred == cut
+    r, g = k - int(above.sum()), int(tied.sum())
+    ranks = np.sort(rank[tied])[::-1] if worst else np.sort(rank[tied])
+    j = np.arange(1, g)
+    # C(g-j-1, r-1) / C(g-j, r-1) = (g-j-r+1) / (g-j): the ratio of consecutive probabilities.
+    chance = (r / g) * np.concatenate([[1.0], np.cumprod(np.clip(g - j - r + 1, 0, None) / (g - j))])
+    if above.any():
+        fixed = rank[above].max() if worst else rank[above].min()
+        ranks = np.maximum(ranks, fixed) if worst else np.minimum(ranks, fixed)
+    return float(chance @ ranks)
+
+
+def best_rank_at_k(pred: ArrayLike, gt: ArrayLike, percent: float) -> float:
+    """BR@K: the best true rank among the super-net's top K %, as a fraction of the n children
+    (Ning et al. 2021, "BR@K"): ``min_{i in top_k(pred)} rank(i) / n``, ``k = top_count(n, percent)``.
+
+    ``rank(i) = 1 + #{j : gt_j > gt_i}`` (1 = truly best, tied children share the better rank), so
+    values lie in [1/n, 1] and lower is better. Children tied at the predicted cut: the exact mean
+    over every order of the tied predictions (see :func:`_expected_extreme_rank`).
+    """
+    p, g = _pair(pred, gt)
+    return _expected_extreme_rank(p, g, top_count(p.size, percent), worst=False) / p.size
+
+
+def worst_rank_at_k(pred: ArrayLike, gt: ArrayLike, percent: float) -> float:
+    """WR@K: the worst true rank among the super-net's top K %, as a fraction of the n children
+    (Ning et al. 2021, "WR@K"): ``max_{i in top_k(pred)} rank(i) / n``, with the rank and the tie
+    rule of :func:`best_rank_at_k`; lower is better."""
+    p, g = _pair(pred, gt)
+    return _expected_extreme_rank(p, g, top_count(p.size, percent), worst=True) / p.size
+
+
+def kendall_tau_top_k(pred: ArrayLike, gt: ArrayLike, percent: float) -> float:
+    """Kendall tau-b within the predicted top K %: :func:`kendall_tau` of ``pred`` and ``gt`` over
+    the children whose ``pred`` is at least the k-th highest, ``k = top_count(n, percent)``.
+
+    Every child tied at the predicted cut is kept (the set may exceed k; a tau over a random subset
+    of them has no closed form), so the value does not depend on the pool's order. It says whether
+    the super-net orders its own best candidates correctly, which the whole-pool tau hides. Defined
+    for issue 14 of this project. Returns nan when fewer than 2 children are kept or either input is
+    constant over them.
+    """
+    p, g = _pair(pred, gt)
+    kept = _at_least_kth(p, top_count(p.size, percent))
+    if kept.sum() < 2:
+        return float("nan")
+    return kendall_tau(p[kept], g[kept])
+
+
+def ndcg_at_k(pred: ArrayLike, gt: ArrayLike, k: int, gain: Literal["rank", "accuracy"] = "rank") -> float:
+    """NDCG@k (Jaervelin & Kekaelaeinen, "Cumulated Gain-Based Evaluation of IR Techniques", ACM
+    TOIS 2002, with the now usual discount ``1 / log2(p + 1)``): ``DCG@k / IDCG@k`` with
+    ``DCG@k = sum_{p=1..k} gain(child at position p) / log2(p + 1)`` in the super-net's order (best
+    first) and ``IDCG@k`` the same in the true order.
+
+    ``gain="rank"`` (default): the fraction of the other children the child truly beats,
+    ``#{j : gt_j < gt_i} / (n - 1)`` in [0, 1], so the value does not depend on the accuracies'
+    scale (on NAS-Bench-201 most true accuracies lie within a few percent, and a gain of the
+    accuracy itself puts almost every ranking near 1). ``gain="accuracy"``: ``gt`` itself (must not
+    be negative). Tied predictions: each position of a group of tied children gets the group's mean
+    gain (McSherry & Najork, "Computing Information Retrieval Performance Measures Efficiently in
+    the Presence of Tied Scores", ECIR 2008), the exact mean over every order of the ties. Returns
+    nan when every gain is 0 (e.g. constant gt with the rank gain) or n < 2 with the rank gain.
+    """
+    p, g = _pair(pred, gt)
+    _check_k(k, p.size)
+    if gain == "rank":
+        if p.size < 2:
+            return float("nan")
+        gains = np.searchsorted(np.sort(g), g, side="left") / (p.size - 1)
+    elif gain == "accuracy":
+        if np.any(g < 0):
+            raise ValueError("gain 'accuracy' needs non-negative gt")
+        gains = g
+    else:
+        raise ValueError(f"gain must be 'rank' or 'accuracy', got {gain!r}")
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    order = np.argsort(-p, kind="stable")
+    _, starts, counts = np.unique(-p[order], return_index=True, return_counts=True)
+    positions = np.repeat(np.add.reduceat(gains[order], starts) / counts, counts)
+    ideal = np.sort(gains)[::-1][:k] @ discount
+    if ideal == 0:
+        return float("nan")
+    return float(positions[:k] @ discount / ideal)
+
+
+def regret(pred: ArrayLike, gt: ArrayLike) -> float:
+    """Regret of picking the super-net's best child: ``max(gt) - gt(argmax pred)``, in gt's unit.
+
+    With several children tied at the highest ``pred``, ``gt(argmax pred)`` is their mean gt (the
+    expectation of a pick among them uniformly at random). 0 when the super-net's best is truly best.
+    The test regret of NAS benchmarks (NAS-Bench-101, Ying et al., ICML 2019), restricted to the
+    children evaluated.
+    """
+    p, g = _pair(pred, gt)
+    return float(g.max() - g[p == p.max()].mean())
 
 
 def s_tau(rows: ArrayLike) -> tuple[float, float, float]:

@@ -3,7 +3,9 @@ implementations on tied random data, and Paper A's real super-net trace."""
 
 from __future__ import annotations
 
+import itertools
 import math
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -11,16 +13,28 @@ import pandas as pd
 import pytest
 
 from lightning_nas.metrics import (
+    best_rank_at_k,
     consecutive_spearman,
     consecutive_tau,
     evaluation_summary,
     gt_tau_window,
     kendall_tau,
+    kendall_tau_top_k,
+    ndcg_at_k,
+    p_at_bottom_k,
+    p_at_top_k,
     p_greater_random,
+    pearson,
+    precision_at_k,
+    regret,
     s_tau,
     sparse_kendall_tau,
     spearman,
+    tie_aware_sparse_kendall_tau,
+    top_count,
     top_n_rank,
+    weighted_tau,
+    worst_rank_at_k,
 )
 
 PAPER_A = Path(__file__).resolve().parents[2] / "shared" / "data" / "paper_a"
@@ -321,6 +335,292 @@ def test_evaluation_summary_hand_case():
     })
     assert set(evaluation_summary(accuracy)) == {"children", "supernet/mean_acc", "supernet/max_acc", "supernet/min_acc"}
     assert "gt/p_r" not in evaluation_summary(accuracy, ground_truth=gt) and "stability/tau_prev" not in evaluation_summary(accuracy, ground_truth=gt)
+
+
+# Issue 14's metrics. References: the definitions written out with loops, and for every top-K
+# metric the plain mean over every order of the tied predictions (brute force).
+
+def ref_pearson(x, y) -> float:
+    mx, my = sum(x) / len(x), sum(y) / len(y)
+    cov = sum((a - mx) * (b - my) for a, b in zip(x, y))
+    return cov / math.sqrt(sum((a - mx) ** 2 for a in x) * sum((b - my) ** 2 for b in y))
+
+
+def ref_weighted_tau_one_way(x, y) -> float:
+    """Vigna's index with the rank from (x, y) descending and the hyperbolic weigher, pair by pair."""
+    n = len(x)
+    order = sorted(range(n), key=lambda i: (x[i], y[i]), reverse=True)
+    position = {child: r for r, child in enumerate(order)}
+    num = norm_x = norm_y = 0.0
+    for i in range(n):
+        for j in range(i + 1, n):
+            w = 1 / (position[i] + 1) + 1 / (position[j] + 1)
+            sx, sy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+            num += w * sx * sy
+            norm_x += w * (sx != 0)
+            norm_y += w * (sy != 0)
+    return num / math.sqrt(norm_x * norm_y)
+
+
+def ref_weighted_tau(x, y) -> float:
+    return (ref_weighted_tau_one_way(x, y) + ref_weighted_tau_one_way(y, x)) / 2
+
+
+def ref_bins(gt, threshold=1e-3) -> list[float]:
+    if 1 < sum(gt) / len(gt) < 100:
+        gt = [g / 100 for g in gt]
+    return [g * (1 / threshold) // 1 for g in gt]
+
+
+def ref_count(n, percent) -> int:
+    return max(1, math.ceil(Fraction(n) * Fraction(str(percent)) / 100))
+
+
+def tie_orders(pred):
+    """Every best-first order of the children consistent with pred: tied children in any order."""
+    groups = [[i for i in range(len(pred)) if pred[i] == v] for v in sorted(set(pred), reverse=True)]
+    for parts in itertools.product(*(itertools.permutations(group) for group in groups)):
+        yield [child for part in parts for child in part]
+
+
+def mean_over_tie_orders(pred, metric) -> float:
+    values = [metric(order) for order in tie_orders(pred)]
+    return sum(values) / len(values)
+
+
+def ref_rank(gt, i) -> int:
+    return 1 + sum(g > gt[i] for g in gt)
+
+
+def ref_precision(pred, gt, k) -> float:
+    relevant = {i for i in range(len(gt)) if sum(g > gt[i] for g in gt) < k}
+    return mean_over_tie_orders(pred, lambda order: len(relevant & set(order[:k])) / k)
+
+
+def ref_bottom_precision(pred, gt, k) -> float:
+    relevant = {i for i in range(len(gt)) if sum(g < gt[i] for g in gt) < k}
+    return mean_over_tie_orders(pred, lambda order: len(relevant & set(order[-k:])) / k)
+
+
+def ref_extreme_rank(pred, gt, k, pick) -> float:
+    return mean_over_tie_orders(pred, lambda order: pick(ref_rank(gt, i) for i in order[:k]) / len(gt))
+
+
+def ref_gains(gt, gain) -> list[float]:
+    if gain == "accuracy":
+        return list(gt)
+    return [sum(g < gt[i] for g in gt) / (len(gt) - 1) for i in range(len(gt))]
+
+
+def ref_ndcg(pred, gt, k, gain="rank") -> float:
+    gains = ref_gains(gt, gain)
+
+    def dcg(values):
+        return sum(v / math.log2(p + 2) for p, v in enumerate(values[:k]))
+
+    ideal = dcg(sorted(gains, reverse=True))
+    return mean_over_tie_orders(pred, lambda order: dcg([gains[i] for i in order]) / ideal)
+
+
+def ref_regret(pred, gt) -> float:
+    return mean_over_tie_orders(pred, lambda order: max(gt) - gt[order[0]])
+
+
+def ref_tau_top(pred, gt, k) -> float:
+    kept = [i for i in range(len(pred)) if sum(p > pred[i] for p in pred) < k]
+    x, y = [pred[i] for i in kept], [gt[i] for i in kept]
+    if len(kept) < 2 or len(set(x)) < 2 or len(set(y)) < 2:
+        return math.nan
+    return ref_tau_b(x, y)
+
+
+def tied_pool(seed: int, n: int = 9) -> tuple[np.ndarray, np.ndarray]:
+    """Super-net and true accuracies as multiples of 1/64 (one evaluation image in 64), so both tie."""
+    rng = np.random.default_rng(seed)
+    gt = rng.integers(40, 50, size=n) / 64
+    pred = np.clip(np.round(gt * 64 / 2 + rng.normal(0, 1.5, size=n)) - 14, 0, None) / 64
+    return pred, gt
+
+
+def orders_count(pred) -> int:
+    return math.prod(math.factorial(list(pred).count(v)) for v in set(pred))
+
+
+def test_pearson_hand_case_and_edges():
+    # means 2 and 13/3: cov 5, sum of squares 2 and 114/9.
+    assert pearson([1, 2, 3], [2, 4, 7]) == pytest.approx(15 / math.sqrt(228))
+    assert pearson([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
+    with pytest.warns(Warning):
+        assert math.isnan(pearson([2, 2, 2], [1, 2, 3]))
+    assert math.isnan(pearson([1], [2]))
+
+
+def test_weighted_tau_hand_cases_and_edges():
+    assert weighted_tau([1, 2, 3, 4], [1, 2, 3, 4]) == pytest.approx(1.0)
+    assert weighted_tau([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # One swap costs more among the best children than among the worst.
+    assert weighted_tau([1, 2, 3, 4], [1, 2, 4, 3]) < weighted_tau([1, 2, 3, 4], [2, 1, 3, 4]) < 1
+    assert math.isnan(weighted_tau([1, 1, 1], [1, 2, 3]))
+    assert math.isnan(weighted_tau([1], [2]))
+
+
+def test_tie_aware_sparse_tau_hand_case_and_pool_order():
+    # Children 0 and 1 tie in the prediction and sit in different 0.1 % bins.
+    pred, gt = [0.5, 0.5, 0.6], [0.80, 0.81, 0.82]
+    swapped_gt = [0.81, 0.80, 0.82]  # the same pool listed with children 0 and 1 exchanged
+    # Tie-aware: pair (0, 1) tied in pred, the other two concordant: 2 / sqrt(2 * 3) in both listings.
+    assert tie_aware_sparse_kendall_tau(pred, gt) == pytest.approx(2 / math.sqrt(6))
+    assert tie_aware_sparse_kendall_tau(pred, swapped_gt) == pytest.approx(2 / math.sqrt(6))
+    # The authors' algorithm breaks the tie by pool position: 1 in one listing, 1/3 in the other.
+    assert sparse_kendall_tau(pred, gt) == pytest.approx(1.0)
+    assert sparse_kendall_tau(pred, swapped_gt) == pytest.approx(1 / 3)
+
+
+def test_tie_aware_sparse_tau_bins_and_edges():
+    gt = [0.9001, 0.9005, 0.95]
+    # pred separates two children of one bin: tau-b counts that pair tied in gt only.
+    assert tie_aware_sparse_kendall_tau(gt, gt) == pytest.approx(2 / math.sqrt(6))
+    assert tie_aware_sparse_kendall_tau([1, 1, 2], gt) == pytest.approx(1.0)
+    assert tie_aware_sparse_kendall_tau([1, 1, 2], [90.01, 90.05, 95.0]) == pytest.approx(1.0)  # percent
+    assert math.isnan(tie_aware_sparse_kendall_tau([1, 2, 3], [0.9001, 0.9002, 0.9003]))  # one bin
+    assert math.isnan(tie_aware_sparse_kendall_tau([1, 1, 1], gt))
+    with pytest.raises(ValueError, match="threshold"):
+        tie_aware_sparse_kendall_tau([1, 2], [0.1, 0.2], threshold=-1)
+
+
+def test_top_count():
+    assert top_count(200, 5) == 10 and top_count(200, 10) == 20
+    assert top_count(7, 10) == 1 and top_count(10, 25) == 3 and top_count(3, 100) == 3
+    assert top_count(1000, 0.5) == 5 and top_count(30, 1) == 1
+    for percent in (0, -5, 101):
+        with pytest.raises(ValueError, match="percent"):
+            top_count(10, percent)
+
+
+def test_top_k_hand_case():
+    pred = [0.9, 0.8, 0.8, 0.1]  # children 1 and 2 tie at the cut of the top 2 (50 %)
+    gt = [0.7, 0.9, 0.6, 0.5]  # true ranks 2, 1, 3, 4; true top 2 = {0, 1}, bottom 2 = {2, 3}
+    # Child 0 is in, children 1 and 2 share the last place: (1 + 1/2) / 2.
+    assert precision_at_k(pred, gt, 2) == pytest.approx(0.75)
+    assert p_at_top_k(pred, gt, 50) == pytest.approx(0.75)
+    assert p_at_bottom_k(pred, gt, 50) == pytest.approx(0.75)  # child 3 in, 1 and 2 share a place
+    # Top 2 is {0, 1} or {0, 2}: best ranks 1 or 2, worst ranks 2 or 3, of 4 children.
+    assert best_rank_at_k(pred, gt, 50) == pytest.approx(1.5 / 4)
+    assert worst_rank_at_k(pred, gt, 50) == pytest.approx(2.5 / 4)
+    assert precision_at_k(pred, gt, 1) == 0.0 and best_rank_at_k(pred, gt, 25) == pytest.approx(2 / 4)  # child 0 alone
+    # Every child tied at the cut is kept: {0, 1, 2}, pred (0.9, 0.8, 0.8) vs gt (0.7, 0.9, 0.6).
+    assert kendall_tau_top_k(pred, gt, 50) == pytest.approx(kendall_tau([0.9, 0.8, 0.8], [0.7, 0.9, 0.6]))
+    assert math.isnan(kendall_tau_top_k(pred, gt, 25))  # one child
+
+
+def test_ndcg_and_regret_hand_cases():
+    # Rank gains: child 0 beats none of 2 others, child 1 both, child 2 one: 0, 1, 1/2.
+    gt = [0.5, 0.7, 0.6]
+    ideal = 1 + 0.5 / math.log2(3)
+    assert ndcg_at_k([3, 2, 1], gt, 2) == pytest.approx((1 / math.log2(3)) / ideal)
+    assert ndcg_at_k([1, 3, 2], gt, 3) == pytest.approx(1.0)
+    # Children 0 and 1 tie first: both positions get their mean gain 1/2.
+    assert ndcg_at_k([1, 1, 0], gt, 2) == pytest.approx((0.5 + 0.5 / math.log2(3)) / ideal)
+    assert ndcg_at_k([3, 2, 1], gt, 1, gain="accuracy") == pytest.approx(0.5 / 0.7)
+    assert math.isnan(ndcg_at_k([3, 2, 1], [0.5, 0.5, 0.5], 2))
+    with pytest.raises(ValueError, match="gain"):
+        ndcg_at_k([3, 2, 1], gt, 2, gain="dcg")
+    with pytest.raises(ValueError, match="non-negative"):
+        ndcg_at_k([3, 2, 1], [-1, 0, 1], 2, gain="accuracy")
+    assert regret([0.9, 0.9, 0.1], [0.7, 0.8, 0.9]) == pytest.approx(0.15)  # mean of the tied best
+    assert regret([0.1, 0.2, 0.3], [0.7, 0.8, 0.9]) == 0.0
+
+
+@pytest.mark.parametrize("fn", [precision_at_k, ndcg_at_k])
+@pytest.mark.parametrize("k", [0, 5])
+def test_count_metrics_reject_bad_k(fn, k):
+    with pytest.raises(ValueError, match="k must lie"):
+        fn([1, 2, 3, 4], [1, 2, 3, 4], k)
+
+
+def test_constant_prediction_scores_a_random_pick():
+    gt = np.arange(10) / 10.0  # true ranks 10..1
+    flat = np.full(10, 0.5)
+    # Expected best and worst of 3 ranks drawn from 1..10: (n + 1) / (k + 1) and k (n + 1) / (k + 1).
+    assert best_rank_at_k(flat, gt, 30) == pytest.approx(11 / 4 / 10)
+    assert worst_rank_at_k(flat, gt, 30) == pytest.approx(33 / 4 / 10)
+    assert p_at_top_k(flat, gt, 30) == pytest.approx(0.3)
+    assert precision_at_k(flat, [0, 0, 1, 1, 1, 1, 1, 1, 1, 1], 3) == pytest.approx(0.8)  # |T| = 8
+    assert regret(flat, gt) == pytest.approx(0.45)
+    # Every position gets the mean gain 1/2; the ideal order puts the gains 9/9, 8/9, ... first.
+    discount = 1 / np.log2(np.arange(2, 12))
+    assert ndcg_at_k(flat, gt, 10) == pytest.approx(0.5 * discount.sum() / (np.arange(9, -1, -1) / 9 @ discount))
+    assert math.isnan(kendall_tau_top_k(flat, gt, 30))  # every child kept, pred constant
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_correlations_match_reference_with_ties(seed):
+    pred, gt = tied_pool(seed, n=25)
+    np.testing.assert_allclose(pearson(pred, gt), ref_pearson(pred.tolist(), gt.tolist()), rtol=1e-12)
+    np.testing.assert_allclose(weighted_tau(pred, gt), ref_weighted_tau(pred.tolist(), gt.tolist()), rtol=1e-12)
+    np.testing.assert_allclose(tie_aware_sparse_kendall_tau(pred, gt * 0.01 + 0.8),
+                               ref_tau_b(pred.tolist(), ref_bins((gt * 0.01 + 0.8).tolist())), rtol=1e-12)
+    gt_pct = np.round(np.random.default_rng(seed).uniform(80.0, 81.5, size=25), 2)
+    np.testing.assert_allclose(tie_aware_sparse_kendall_tau(pred, gt_pct),
+                               ref_tau_b(pred.tolist(), ref_bins(gt_pct.tolist())), rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_top_k_metrics_match_the_mean_over_tie_orders(seed):
+    pred, gt = tied_pool(seed)
+    p, g = pred.tolist(), gt.tolist()
+    assert orders_count(p) < 20_000
+    for percent in (10, 25, 40, 60):
+        k = ref_count(len(p), percent)
+        assert top_count(len(p), percent) == k
+        np.testing.assert_allclose(p_at_top_k(pred, gt, percent), ref_precision(p, g, k), rtol=1e-12)
+        np.testing.assert_allclose(p_at_bottom_k(pred, gt, percent), ref_bottom_precision(p, g, k), rtol=1e-12)
+        np.testing.assert_allclose(best_rank_at_k(pred, gt, percent), ref_extreme_rank(p, g, k, min), rtol=1e-12)
+        np.testing.assert_allclose(worst_rank_at_k(pred, gt, percent), ref_extreme_rank(p, g, k, max), rtol=1e-12)
+        np.testing.assert_allclose(kendall_tau_top_k(pred, gt, percent), ref_tau_top(p, g, k), rtol=1e-12)
+    for k in (1, 3, 9):
+        np.testing.assert_allclose(precision_at_k(pred, gt, k), ref_precision(p, g, k), rtol=1e-12)
+        np.testing.assert_allclose(ndcg_at_k(pred, gt, k), ref_ndcg(p, g, k), rtol=1e-12)
+        np.testing.assert_allclose(ndcg_at_k(pred, gt, k, gain="accuracy"), ref_ndcg(p, g, k, "accuracy"), rtol=1e-12)
+    np.testing.assert_allclose(regret(pred, gt), ref_regret(p, g), rtol=1e-12, atol=1e-15)
+
+
+def test_new_metrics_ignore_the_pool_order_and_the_authors_sparse_tau_does_not():
+    """Listing the same pool in another order moves which tied prediction comes first."""
+    rng = np.random.default_rng(11)
+    pred = rng.integers(0, 20, size=60) / 64  # the super-net's accuracy on 64 images: many ties
+    gt = np.round(0.85 + 0.0004 * pred * 64 + rng.normal(0, 0.004, size=60), 4)
+    invariant = {
+        "tie_aware_sparse_tau": tie_aware_sparse_kendall_tau,
+        "kendall_tau": kendall_tau,
+        "spearman": spearman,
+        "pearson": pearson,
+        "weighted_tau": weighted_tau,
+        "regret": regret,
+        "P@top": lambda p, g: p_at_top_k(p, g, 10),
+        "P@bottom": lambda p, g: p_at_bottom_k(p, g, 10),
+        "BR": lambda p, g: best_rank_at_k(p, g, 10),
+        "WR": lambda p, g: worst_rank_at_k(p, g, 10),
+        "tau@top": lambda p, g: kendall_tau_top_k(p, g, 20),
+        "precision@5": lambda p, g: precision_at_k(p, g, 5),
+        "NDCG@10": lambda p, g: ndcg_at_k(p, g, 10),
+    }
+    reference = {name: fn(pred, gt) for name, fn in invariant.items()}
+    authors = set()
+    for _ in range(20):
+        shuffle = rng.permutation(60)
+        for name, fn in invariant.items():
+            np.testing.assert_allclose(fn(pred[shuffle], gt[shuffle]), reference[name], rtol=1e-12, atol=1e-15, err_msg=name)
+        authors.add(round(sparse_kendall_tau(pred[shuffle], gt[shuffle]), 12))
+    assert len(authors) > 1
+
+
+@pytest.mark.parametrize("fn", [pearson, weighted_tau, tie_aware_sparse_kendall_tau, regret])
+def test_new_pair_metrics_validate_their_inputs(fn):
+    with pytest.raises(ValueError, match="differ in length"):
+        fn([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="1-D"):
+        fn([[1, 2], [3, 4]], [[1, 2], [3, 4]])
 
 
 # Paper A's real trace (authors' repository data).

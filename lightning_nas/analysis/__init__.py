@@ -38,6 +38,7 @@ from lightning_nas.analysis.paper_a_tables import (
     window_table,
     within_groups,
 )
+from lightning_nas.analysis.ranking import across_runs, ranking_report
 from lightning_nas.analysis.runs import (
     EXPERIMENT_OF_POLICY,
     SHARING_KEYS,
@@ -62,6 +63,7 @@ __all__ = [
     "table1", "table2", "table3", "gt_tau_window_of", "window_table", "read_partition", "within_groups", "beside_paper",
     "interference", "interference_summary",
     "heuristics_table", "run_labels", "paper_b_conclusion",
+    "ranking_report", "across_runs",
     "offline_run", "offline_records", "run_artifact",
     "filtering", "published",
 ]
