@@ -23,8 +23,10 @@ Algorithms (options of :class:`Search`):
 - ``evolution``: regularized evolution (Real et al. 2019; the authors' ``evolutionary`` sampler:
   population 50, tournament 10, one mutation): a random population of ``population`` children, then
   until ``budget`` queries are spent: draw ``sample_size`` members at random, mutate the best (the
-  space's :meth:`~lightning_nas.spaces.base.SearchSpace.mutate`; paper A's and NAS-Bench-201's: one
-  edge gets another op), query the child, add it and remove the oldest member.
+  space's :meth:`~lightning_nas.spaces.base.SearchSpace.mutate`: on paper A's and NAS-Bench-201's
+  spaces one edge gets another op; on NAS-Bench-101's edges flip and ops change until the cell is a
+  new valid one; on DARTS-NDS's a nearest other genotype of the NDS file, since the children are that
+  file's genotypes), query the child, add it and remove the oldest member.
 
 Every query counts against the budget, also a repeated child (its accuracy is then reused: the
 fitness is deterministic). The result lists the ``top_k`` distinct children by super-net accuracy.
@@ -92,6 +94,9 @@ class Search:
         if space is not None and self.algorithm == "random" and self.budget > len(space):
             raise ConfigError(f"search.budget: {self.budget} exceeds the {len(space)} children of {space.name}; random "
                               f"search queries distinct children: give at most {len(space)}")
+        if space is not None and self.algorithm == "evolution" and self.population > len(space):
+            raise ConfigError(f"search.population: {self.population} exceeds the {len(space)} children of {space.name}; "
+                              f"regularized evolution starts from distinct children: give at most {len(space)}")
         if self.algorithm == "evolution" and not 1 <= self.sample_size <= self.population <= self.budget:
             raise ConfigError(
                 "search: regularized evolution needs 1 <= sample_size <= population <= budget, got "
