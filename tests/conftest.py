@@ -9,6 +9,10 @@ import pytest
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("WANDB_DISABLE_GIT", "true")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one pytest worker per core (setup.cfg: -n auto): each computes on one thread, so the workers
+    # never oversubscribe the cores; set before torch is imported, and inherited by subprocesses
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 @pytest.fixture(scope="module")
 def one_torch_thread():

@@ -101,13 +101,14 @@ def test_no_import_cycle_among_the_package_modules():
 
 
 def test_help_lists_every_command(capsys):
-    from lightning_nas.cli import main
+    from lightning_nas.cli import COMMANDS, main
 
     with pytest.raises(SystemExit) as exit_:
         main(["--help"])
     assert exit_.value.code == 0
     text = capsys.readouterr().out
-    assert "{fit,search}" in text and "fit " in text and "search " in text
+    assert {"fit", "search", "study"} <= COMMANDS.keys()
+    assert "{" + ",".join(COMMANDS) + "}" in text and all(f"{name} " in text for name in COMMANDS)
 
 
 @pytest.mark.slow

@@ -1,5 +1,5 @@
-"""The multi-instance recipes in scripts/: the W&B sweep parses as a config for every seed, and the
-shell loop and the SLURM array pass one seed per run (checked with stand-ins for lightning_nas and srun)."""
+"""The multi-instance recipe in scripts/: seeds.sh writes a study of one config x seeds 0..N-1 and runs
+``lightning_nas study run`` on it (checked with a stand-in for lightning_nas); the study it writes plans."""
 
 from __future__ import annotations
 
@@ -7,64 +7,50 @@ import os
 import subprocess
 
 import pytest
-import yaml
 
-from helpers.runs import REPO
+from helpers.runs import CONFIGS, REPO, SMOKE
 from lightning_nas.cli import main
+from lightning_nas.studies import load_study
 
 SCRIPTS = REPO / "scripts"
-
-
-def test_sweep_runs_lightning_nas_fit_with_one_seed_per_run(capsys):
-    sweep = yaml.safe_load((SCRIPTS / "sweep_seeds.yaml").read_text())
-    assert sweep["program"] == "lightning_nas" and sweep["method"] == "grid"
-    assert sweep["parameters"] == {"seed_everything": {"values": list(range(10))}}
-    command = sweep["command"]
-    assert command[:2] == ["${program}", "fit"] and command[-1] == "${args}"
-    config = command[command.index("--config") + 1]
-    assert (REPO / config).is_file()
-    # The agent replaces ${args} by --<key>=<value>; the resolved config must carry the seed.
-    for seed in (0, 9):
-        argv = [arg.replace("configs/", f"{REPO}/configs/", 1) for arg in command[1:-1]] + [f"--seed_everything={seed}", "--print_config"]
-        with pytest.raises(SystemExit) as stop:
-            main(argv)
-        assert stop.value.code in (0, None)
-        printed = yaml.safe_load(capsys.readouterr().out)
-        assert printed["seed_everything"] == seed
-        assert printed["snapshot"]["run_name"] == "share_all"
-        assert printed["trainer"]["logger"]["init_args"]["offline"] is False
+SHARE_ALL = str(CONFIGS / "paper_a" / "share_all.yaml")
 
 
 @pytest.fixture
-def stand_ins(tmp_path) -> dict[str, str]:
-    """A PATH on which ``lightning_nas`` prints its arguments and ``srun`` runs its command."""
+def stand_in(tmp_path) -> dict[str, str]:
+    """A PATH on which ``lightning_nas`` prints its arguments."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name, body in (("lightning_nas", 'echo "$@"'), ("srun", 'exec "$@"')):
-        (bin_dir / name).write_text(f"#!/usr/bin/env bash\n{body}\n")
-        (bin_dir / name).chmod(0o755)
+    (bin_dir / "lightning_nas").write_text('#!/usr/bin/env bash\necho "$@"\n')
+    (bin_dir / "lightning_nas").chmod(0o755)
     return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
 
 
-def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=30)
+def seeds(args: list[str], env: dict[str, str], cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([str(SCRIPTS / "seeds.sh"), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=30)
 
 
-def test_shell_loop_runs_seeds_0_to_n_minus_1(stand_ins):
-    done = run([str(SCRIPTS / "seeds.sh"), "configs/paper_a/share_all.yaml", "3", "--config", "configs/smoke.yaml"], stand_ins)
+def test_seeds_runs_a_study_of_seeds_0_to_n_minus_1(stand_in, tmp_path, monkeypatch, capsys):
+    args = [SHARE_ALL, "3", "--config", str(SMOKE), "--trainer.max_epochs", "1", "--snapshot.eval_batch_size=32",
+            "--", "--backend", "slurm", "--partition", "gpu"]
+    done = seeds(args, stand_in, tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [
-        f"fit --config configs/paper_a/share_all.yaml --seed_everything {seed} --snapshot.run_name share_all --config configs/smoke.yaml"
-        for seed in range(3)
-    ]
-    assert run([str(SCRIPTS / "seeds.sh"), "configs/quickstart.yaml"], stand_ins).returncode == 2
+    study_file = "outputs/studies/share_all/study.yaml"
+    assert done.stdout.split() == ["study", "run", study_file, "--backend", "slurm", "--partition", "gpu"]
+    monkeypatch.chdir(tmp_path)
+    study = load_study(study_file)
+    (entry,) = study.runs
+    assert (study.name, str(study.root), study.seeds) == ("share_all", "outputs/studies/share_all", (0, 1, 2))
+    assert (entry.name, entry.configs) == ("share_all", (SHARE_ALL, str(SMOKE)))
+    assert entry.overrides == {"trainer.max_epochs": 1, "snapshot.eval_batch_size": 32}
+    main(["study", "plan", study_file])  # the study the script wrote resolves: 3 runs of share_all, 1 epoch
+    out = capsys.readouterr().out
+    assert out.count(" share_all ") == 3 and out.count("epoch 1") == 3
 
 
-def test_slurm_array_task_is_the_seed(stand_ins):
-    env = {**stand_ins, "SLURM_ARRAY_TASK_ID": "4"}
-    done = run(["bash", str(SCRIPTS / "seeds.slurm"), "configs/paper_a/share_all.yaml", "--trainer.max_epochs", "50"], env)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == (
-        "fit --config configs/paper_a/share_all.yaml --seed_everything 4 --snapshot.run_name share_all --trainer.max_epochs 50"
-    )
-    assert run(["bash", str(SCRIPTS / "seeds.slurm")], env).returncode == 2
+def test_seeds_refuses_what_it_cannot_run(stand_in, tmp_path):
+    assert seeds([SHARE_ALL], stand_in, tmp_path).returncode == 2
+    assert seeds([SHARE_ALL, "0"], stand_in, tmp_path).returncode == 2
+    assert seeds([SHARE_ALL, "2", "stray"], stand_in, tmp_path).returncode == 2
+    environment = {**stand_in, "LIGHTNING_NAS_STUDIES": str(tmp_path / "studies")}
+    assert seeds([SHARE_ALL, "2"], environment, tmp_path).stdout.split()[2] == str(tmp_path / "studies" / "share_all" / "study.yaml")

@@ -2,10 +2,12 @@
 
     lightning_nas fit --config configs/quickstart.yaml --trainer.default_root_dir runs_root --seed_everything 7
     lightning_nas search --config configs/quickstart.yaml --ckpt_path <run dir>/checkpoints/last.ckpt
+    lightning_nas study run studies/smoke.yaml --backend local
 
 One module per command: :mod:`~lightning_nas.cli.fit` (LightningCLI's ``fit``: train a super-net and
-snapshot every child) and :mod:`~lightning_nas.cli.search` (search a trained super-net); what both
-parse alike is :mod:`~lightning_nas.cli.parsing`. :func:`main` picks the command by its first word,
+snapshot every child), :mod:`~lightning_nas.cli.search` (search a trained super-net) and
+:mod:`~lightning_nas.cli.study` (plan, launch, follow and collect a study: configs x seeds); what
+``fit`` and ``search`` parse alike is :mod:`~lightning_nas.cli.parsing`. :func:`main` picks the command by its first word,
 reports every configuration mistake as one line with exit code 2, and makes the C allocator reuse
 freed CPU memory (:mod:`lightning_nas.tools.allocator`).
 """
@@ -25,6 +27,7 @@ from lightning_nas.tools.allocator import reuse_freed_memory
 COMMANDS = {
     "fit": "Train a super-net; after every epoch every child (or a fixed pool) is evaluated into the run directory.",
     "search": "Search a trained super-net (random search or regularized evolution) from a checkpoint of 'fit'.",
+    "study": "Plan, launch (locally, as a SLURM array or a W&B sweep), follow and collect a study file: configs x seeds.",
 }
 
 
@@ -52,6 +55,11 @@ def main(args: Optional[list[str]] = None) -> None:
     try:
         if argv[0] == "search":
             search.run(argv[1:])
+        elif argv[0] == "study":
+            # lightning_nas.studies resolves configs with this package's parser: imported once it is built
+            from lightning_nas.cli import study
+
+            study.run(argv[1:])
         else:  # fit and LightningCLI's other subcommands and top-level options
             fit.run(args)
     except ConfigError as error:
