@@ -16,6 +16,7 @@ from lightning_nas.analysis import across_runs, ranking_report
 from lightning_nas.analysis.ranking import REPORT_COLUMNS, ranking_metrics
 from lightning_nas.errors import ConfigError
 from lightning_nas.history import COLUMNS
+from lightning_nas.predictors import predictor_scores
 from lightning_nas.spaces import NB201Space
 
 POOL = 40
@@ -79,8 +80,11 @@ def test_report_values_are_the_metrics_of_the_last_evaluation(paper_a_run):
     run, _, space_gt, accuracy, loss = paper_a_run
     report = ranking_report(run, bootstrap=0)
     assert list(report.columns) == REPORT_COLUMNS
-    assert set(report["set"]) == {"pool", "unique", "top10%"} and set(report["score"]) == {"accuracy", "loss"}
+    assert set(report["set"]) == {"pool", "unique", "top10%"} and set(report["score"]) == {"accuracy", "loss", "params"}
     gt = space_gt[:POOL]
+    # the parameter-count baseline sits beside the super-net in every table (the run's space knows it)
+    params = predictor_scores("paper_a", LABELS[:POOL], "params")
+    assert_same(values_of(report, "pool", "params"), direct(params, gt, space_gt))
     assert_same(values_of(report, "pool", "accuracy"), direct(accuracy, gt, space_gt))
     assert_same(values_of(report, "pool", "loss"), direct(-loss, gt, space_gt))  # ranked by minus the loss
     # Paper A's children are all distinct: the unique set is the pool.
@@ -166,6 +170,10 @@ def test_unique_set_averages_isomorphic_nb201_children(tmp_path):
     run = write_run(tmp_path, "nb201-seed0-1", frame, space="nb201")
     for source, space_arg in ((run, None), (frame, "nb201"), (frame, space)):
         report = ranking_report(source, gt, sets=("unique", "pool"), bootstrap=0, space=space_arg)
+        # NAS-Bench-201: the parameter-count baseline's Kendall tau against the same ground truth and pool
+        params = predictor_scores(space, order, "params")
+        tau = report.query("set == 'pool' and score == 'params' and metric == 'kendall_tau'")["value"].item()
+        assert tau == pytest.approx(metrics.kendall_tau(params, truth[[position[label] for label in order]]))
         assert report.loc[report["set"] == "unique", "children"].iloc[0] == 5
         assert_same(values_of(report, "unique", "accuracy"), direct(averaged(accuracy), averaged(truth)))
         assert_same(values_of(report, "unique", "loss"), direct(-averaged(loss), averaged(truth)))
@@ -217,7 +225,7 @@ def test_report_errors_name_what_is_missing(paper_a_run):
     run, frame, space_gt, _, _ = paper_a_run
     with pytest.raises(ConfigError, match="pass ground_truth"):
         ranking_report(frame)
-    with pytest.raises(ConfigError, match="needs the space"):
+    with pytest.raises(ConfigError, match="need the space"):
         ranking_report(frame, space_gt[:POOL], bootstrap=0)
     with pytest.raises(ConfigError, match="one value per child"):
         ranking_report(frame, space_gt, sets=("pool",), bootstrap=0)
