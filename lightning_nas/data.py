@@ -17,7 +17,8 @@ Splits (``eval_split``):
 ``train_portion`` then keeps a random fraction of the training images the split leaves, drawn from
 the run's seed (paper B's NAS-Bench-201 runs: ``train_portion 0.5`` with ``eval_split: test``, a half
 of the 50,000 CIFAR-10 training images that changes with the seed, ranking on the 10,000 test images).
-``describe`` records the count and a hash of the training indices in ``meta.json``.
+``describe`` records the count and a hash of the training indices in ``meta.json``. The images the
+portion leaves out feed the held-out batches of landmark regularisation (:meth:`ImageDataModule.held_out_batch`).
 
 Why the pipeline is hand-rolled instead of a ``DataLoader`` of torchvision transforms: every random
 choice (the shuffle of an epoch, the crop and flip of a step) is a pure function of
@@ -154,6 +155,7 @@ class ImageDataModule(L.LightningDataModule):
         self._train: Optional[tuple[Tensor, Tensor]] = None
         self._train_indices: Optional[np.ndarray] = None
         self._eval: Optional[tuple[Tensor, Tensor]] = None
+        self._held_out: Optional[tuple[Tensor, Tensor]] = None
         self._norm_cache: dict[torch.device, tuple[Tensor, Tensor]] = {}
 
     # -- what subclasses provide -------------------------------------------------------------
@@ -238,8 +240,11 @@ class ImageDataModule(L.LightningDataModule):
             test_x, test_y = train_x[held], train_y[held]
         if self.eval_images is not None:
             test_x, test_y = test_x[: self.eval_images], test_y[: self.eval_images]
-        kept = kept[torch.from_numpy(self.train_subset(len(kept)))]
+        subset = self.train_subset(len(kept))
+        left_out = kept[torch.from_numpy(np.setdiff1d(np.arange(len(kept)), subset))]
+        kept = kept[torch.from_numpy(subset)]
         self._train_indices = kept.numpy()
+        self._held_out = (train_x[left_out], train_y[left_out])
         if len(kept) < len(train_y):  # indexing copies the images: only when some are left out
             train_x, train_y = train_x[kept], train_y[kept]
         self._train = (train_x, train_y)
@@ -269,6 +274,40 @@ class ImageDataModule(L.LightningDataModule):
         """The training images (uint8, N x C x H x W, before :meth:`train_transform`) and labels."""
         assert self._train is not None, "call setup('fit') first"
         return self._train
+
+    def held_out_tensors(self) -> tuple[Tensor, Tensor]:
+        """The training images ``train_portion`` leaves out (uint8, N x C x H x W; none at portion 1)
+        and their labels: images of the split's training part, never evaluation images."""
+        assert self._held_out is not None, "call setup('fit') first"
+        return self._held_out
+
+    def held_out_batch(self, epoch: int, batch_idx: int, step: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        """Batch ``batch_idx`` of epoch ``epoch`` of :meth:`held_out_tensors`, augmented and
+        normalised like training batch ``step``, on ``device``: the batch of landmark
+        regularisation (:mod:`lightning_nas.landmarks`).
+
+        Paper B's code feeds its landmark loss from ``valid_queue``: the left-out training images in
+        a random order (``SubsetRandomSampler``), ``batch_size`` at a time, with the training
+        augmentation (``nasws/dataset/cifar.py`` l.30-33), cycled by a ``RepeatedDataLoader`` made
+        anew every epoch (``landmark_procedures.py`` l.365-366): each epoch starts a new pass, and a
+        pass that runs out starts another in a new order, its last batch short. Here pass ``p`` of
+        epoch ``e`` is in an order drawn from ``(seed, e, p)`` and the augmentation from
+        ``(seed, step)``, so a resumed run draws the same batches; under DDP each rank takes its
+        shard of the order, as with :class:`EpochShuffledBatches`.
+        """
+        images, labels = self.held_out_tensors()
+        rank, replicas = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        shard = math.ceil(len(labels) / replicas)
+        per_pass = math.ceil(shard / self.batch_size)
+        order = rng(resolve_seed(self.seed), "held-out", epoch, batch_idx // per_pass).permutation(len(labels))
+        if replicas > 1:
+            order = np.resize(order, shard * replicas)[rank::replicas]
+        start = batch_idx % per_pass * self.batch_size
+        chosen = torch.from_numpy(order[start : start + self.batch_size])
+        batch = images[chosen].to(device).float() / 255
+        if self.augment:
+            batch = random_crop_flip(batch, batch.shape[-1] // 8, rng(resolve_seed(self.seed), "held-out-augment", step))
+        return self._normalize(batch), labels[chosen].to(device)
 
     def eval_tensors(self) -> tuple[Tensor, Tensor]:
         """The normalised evaluation images and their labels (identical at every call)."""

@@ -1,4 +1,4 @@
-"""The run directory: ``meta.json`` + ``history.csv`` (+ ``checkpoints/``, plots, W&B files).
+"""The run directory: ``meta.json`` + ``history.csv`` + ``metrics.csv`` (+ ``checkpoints/``, plots, W&B files).
 
 ``history.csv`` is a long table, one row per child per evaluation:
 
@@ -15,9 +15,15 @@
                children, e.g. FairNAS's or one per group with group sharing, space-separated)
 =============  ===========================================================================
 
+``metrics.csv`` is a wide table, one row per evaluation: the keys ``kind``, ``epoch`` and ``step``
+(:data:`METRICS_KEYS`, as in the history, so the two tables join on them), then one column per
+scalar exactly as the snapshot logs it to the loggers (``snapshot/gt/tau``, ``snapshot/epoch``
+after an epoch; ``dense/gt/tau`` after a dense step). A cell is empty where that evaluation logged
+no such scalar (``dense/*`` on ``epoch`` rows, ``stability/*`` on the first evaluation) or a NaN.
+
 Every write replaces the whole file through a temporary file and ``os.replace``, so a crash leaves
-the previous complete version, never a truncated one. :func:`load_history` and :func:`load_meta`
-read them back (every version written so far).
+the previous complete version, never a truncated one. :func:`load_history`, :func:`load_metrics`
+and :func:`load_meta` read them back (every version written so far).
 """
 
 from __future__ import annotations
@@ -34,7 +40,10 @@ from lightning_nas.errors import ConfigError
 
 COLUMNS = ["kind", "epoch", "step", "arch", "arch_index", "accuracy", "loss", "trained_arch"]
 HISTORY_FILE = "history.csv"
+METRICS_FILE = "metrics.csv"
 META_FILE = "meta.json"
+#: The columns that key a row of ``metrics.csv``: one evaluation, as its rows in the history are keyed.
+METRICS_KEYS = ["kind", "epoch", "step"]
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -57,6 +66,13 @@ def write_history(run_dir: Path, rows: list[tuple]) -> None:
     write_atomic(run_dir / HISTORY_FILE, pd.DataFrame(rows, columns=COLUMNS).to_csv(index=False))
 
 
+def write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """Atomically (re)write the metrics table from one mapping per evaluation (:data:`METRICS_KEYS`
+    and its logged scalars); a scalar's column is placed where it first appears."""
+    scalars = dict.fromkeys(key for row in rows for key in row if key not in METRICS_KEYS)
+    write_atomic(run_dir / METRICS_FILE, pd.DataFrame(rows, columns=METRICS_KEYS + list(scalars)).to_csv(index=False))
+
+
 def write_meta(run_dir: Path, meta: dict[str, Any]) -> None:
     write_atomic(run_dir / META_FILE, json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
 
@@ -67,6 +83,14 @@ def load_history(run_dir: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise ConfigError(f"{path} does not exist: pass a run directory printed by 'lightning_nas fit'")
     return pd.read_csv(path, dtype={"arch": str, "trained_arch": str})
+
+
+def load_metrics(run_dir: str | Path) -> pd.DataFrame:
+    """The run's metrics table: one row per evaluation, :data:`METRICS_KEYS` then the logged scalars."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        raise ConfigError(f"{path} does not exist: pass a run directory printed by 'lightning_nas fit' or 'lightning_nas evaluate'")
+    return pd.read_csv(path)
 
 
 def load_meta(run_dir: str | Path) -> dict:

@@ -15,6 +15,9 @@ Training heuristics of paper B (Yu et al.) and where they live:
 - gradient clipping (the authors' ``grad_clip`` 5, norm clipping): Lightning's
   ``trainer.gradient_clip_val`` (``gradient_clip_algorithm: norm``, the default), which clips the
   summed gradient of a step after :meth:`SuperNetModule.on_before_optimizer_step`.
+
+The authors' follow-up, landmark regularisation (Yu et al., CVPR 2021; their ``spos_rankloss``), adds a
+ranking loss of landmark children to each step: :class:`~lightning_nas.landmarks.Landmarks`.
 """
 
 from __future__ import annotations
@@ -30,13 +33,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lightning_nas.callbacks.supernet_splits import SuperNetSplits
 from lightning_nas.checkpoints import read_checkpoint, stamp
 from lightning_nas.errors import ConfigError, Range, above, at_least, check_ranges, fraction
+from lightning_nas.landmarks import LandmarkRegularizer, Landmarks
 from lightning_nas.sampling import Sampling, step_children
 from lightning_nas.seeding import resolve_seed, rng
 from lightning_nas.spaces.base import Arch, SearchSpace
 from lightning_nas.supernet.base import SuperNet
 from lightning_nas.supernet.sharing import SharedWeights, Sharing
+from lightning_nas.supernet.splits import SplitWeights
 
 IdleWeights = Literal["skip", "decay"]
 
@@ -70,7 +76,8 @@ class Optimization:
             15), which sets the warm-up length of its ``cosineimagenet`` LR scheduler and otherwise
             the number of plain one-shot epochs before a policy-specific procedure (landmark loss,
             NAO, DARTS) starts; for the single-path and FairNAS training here only the LR warm-up
-            has an effect, so that is what this option is.
+            has an effect, so that is what this option is (the landmark loss's start is
+            ``model.landmarks.start_epoch``).
     """
 
     lr: float = 0.025
@@ -150,9 +157,10 @@ class SuperNetModule(L.LightningModule):
             is faster on recent GPUs, especially with ``--trainer.precision bf16-mixed``; on the CPU
             it is usually slower. Changes the speed only: results equal the default layout up to
             floating-point rounding. Recorded in ``meta.json``.
-        sharing: Partial weight sharing (:mod:`lightning_nas.supernet.sharing`); ``None`` shares
-            everything.
+        sharing: Partial weight sharing (:mod:`lightning_nas.supernet.sharing`), or a super-net split
+            during the run (:mod:`lightning_nas.supernet.splits`); ``None`` shares everything.
         finetune: Start every child from a trained super-net (see :class:`FineTune`).
+        landmarks: Landmark regularisation (:class:`~lightning_nas.landmarks.Landmarks`); ``None``: none.
     """
 
     def __init__(
@@ -163,12 +171,13 @@ class SuperNetModule(L.LightningModule):
         channels_last: bool = False,
         sharing: Optional[Sharing] = None,
         finetune: Optional[FineTune] = None,
+        landmarks: Optional[Landmarks] = None,
     ):
         super().__init__()
         check_ranges("model.optimization", Optimization.ARGUMENT_RANGES, asdict(optimization))
         if sharing is not None and sharing.trains_all_views and not sampling.rule.picks_one:
             raise ConfigError(f"model.sampling.policy {sampling.policy} trains several children of one super-net per step; "
-                              "it cannot be combined with GroupSharing (one child per group and step)")
+                              f"it cannot be combined with {type(sharing).__name__} (one child per group and step)")
         if finetune is not None:
             if not (sharing is not None and sharing.trains_all_views and len(set(sharing.views(supernet.space))) == len(supernet.space)):
                 raise ConfigError("model.finetune: fine-tuning trains every child alone; set model.sharing to GroupSharing with one group per child")
@@ -177,11 +186,12 @@ class SuperNetModule(L.LightningModule):
             self._finetune_state = supernet_state(read_finetune_checkpoint(finetune.checkpoint), finetune.checkpoint)
         if channels_last:
             supernet = supernet.to(memory_format=torch.channels_last)
-        self.supernet = supernet if sharing is None else SharedWeights(supernet, sharing)
+        self.supernet = supernet if sharing is None else sharing.wrap(supernet)
         self.sampling = sampling
         self.optimization = optimization
         self.finetune = finetune
         self.channels_last = channels_last
+        self.landmarks = None if landmarks is None else LandmarkRegularizer(landmarks, supernet.space)
         self.save_hyperparameters(
             {
                 "sampling": asdict(sampling),
@@ -190,6 +200,7 @@ class SuperNetModule(L.LightningModule):
                 "channels_last": channels_last,
                 "sharing": None if sharing is None else sharing.describe(supernet.space),
                 "finetune": None if finetune is None else asdict(finetune),
+                "landmarks": None if landmarks is None else asdict(landmarks),
             }
         )
 
@@ -203,9 +214,11 @@ class SuperNetModule(L.LightningModule):
 
     @property
     def _groups(self) -> Optional[list[list[int]]]:
-        """The members of every group when groups are trained side by side, else ``None``."""
+        """The members of every group when several groups are trained side by side, else ``None``
+        (one group is the whole space: the policy's own children, as a split super-net trains
+        before its first split)."""
         net = self.supernet
-        return net.members if isinstance(net, SharedWeights) and net.sharing.trains_all_views else None
+        return net.members if isinstance(net, SharedWeights) and net.sharing.trains_all_views and len(net.members) > 1 else None
 
     def archs_at(self, step: int) -> list[Arch]:
         """The children trained at global step ``step`` (identical on every rank and after resume):
@@ -223,9 +236,16 @@ class SuperNetModule(L.LightningModule):
     def forward(self, x: Tensor, arch: Arch) -> Tensor:
         return self.supernet(x, arch)
 
+    def child_logits(self, images: Tensor, arch: Arch, position: int) -> Tensor:
+        """The child's logits, its random choices drawn at ``position`` of the step as in :meth:`training_step`."""
+        with _seeded_torch_rng(images.device, self.sampling_seed, self.global_step, self.global_rank, position):
+            return self.supernet(images, arch)
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         """Sum of the losses of the step's children on the same batch: one backward pass gives
         the sum of their gradients (FairNAS accumulates them the same way), then one optimizer step.
+        With ``landmarks`` the landmark penalty is added to that sum (:meth:`LandmarkRegularizer.penalty
+        <lightning_nas.landmarks.LandmarkRegularizer.penalty>`), so its gradients join the same step.
 
         Random choices inside the forward pass (path dropout, global dropout) draw from torch's
         generator reseeded from ``(seed, step, rank, child)``, so they too are a pure function of
@@ -250,7 +270,8 @@ class SuperNetModule(L.LightningModule):
         if self.trainer._logger_connector.should_update_logs:
             self.log("train/loss", losses.detach().mean(), prog_bar=True)
             self.log("train/acc", torch.stack([(child_logits.argmax(1) == labels).float().mean() for child_logits in logits]).mean())
-        return losses.sum()
+        landmark = None if self.landmarks is None else self.landmarks.penalty(self, batch, batch_idx, len(archs))
+        return losses.sum() if landmark is None else losses.sum() + landmark
 
     def optimizer_zero_grad(self, epoch: int, batch_idx: int, optimizer: torch.optim.Optimizer) -> None:
         """``decay`` keeps the gradient tensors and zeroes them in place, so the idle weights already
@@ -275,6 +296,12 @@ class SuperNetModule(L.LightningModule):
             return list(net.parameters())
         trained = {net.view(arch) for arch in self._trained_archs}
         return net.shared_parameters() + [p for v in sorted(trained) for p in net.private_parameters(v)]
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        """A super-net that splits during the run brings the callback that splits it, which checks
+        the split epochs and the devices against the trainer's here, before any work starts."""
+        net = self.supernet
+        return [SuperNetSplits(net.sharing, self.trainer.max_epochs, self.trainer.world_size)] if isinstance(net, SplitWeights) else []
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Stamp the project's version and checkpoint format (:mod:`lightning_nas.checkpoints`)."""

@@ -15,12 +15,14 @@ different seeds compare the same children (``snapshot.pool_seed``).
 (:meth:`~lightning_nas.spaces.base.SearchSpace.unique_indices`), as paper B's default sampler does.
 ``covered`` restricts them to the children a partial ground-truth table measures (the shared
 500-architecture NAS-Bench-101 file covers 292 of 423,624 children), so that every pool child can
-be ranked.
+be ranked. ``exclude`` removes children from the candidates: the landmark children of landmark
+regularisation (:mod:`lightning_nas.landmarks`), which the super-net is taught to rank and which
+therefore never enter a pool or a metric (as the authors remove them from their evaluation ids).
 """
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal, Optional, Sequence
 
 import numpy as np
 
@@ -39,24 +41,29 @@ def evaluation_pool(
     unique: bool = False,
     space_ground_truth: Optional[np.ndarray] = None,
     covered: Optional[np.ndarray] = None,
+    exclude: Optional[Sequence[int]] = None,
 ) -> list[int]:
     """Indices of the pool, ascending; every candidate when ``size`` is ``None`` or covers them all.
 
     ``space_ground_truth`` (accuracy of every child in index order, NaN = unknown) is needed for a
     stratified pool; children without a value are not candidates then. ``covered`` (indices, any
-    order) limits the candidates to those children.
+    order) limits the candidates to those children; ``exclude`` (indices) removes those children.
     """
     candidates = np.asarray(space.unique_indices() if unique else range(len(space)))
     if covered is not None:
         candidates = candidates[np.isin(candidates, covered)]
         if not len(candidates):
             raise ConfigError(f"snapshot.ground_truth covers no child of {space.name} to pool (is it a table of this space?)")
+    if exclude is not None:
+        candidates = candidates[~np.isin(candidates, exclude)]
+        if len(candidates) < 2:
+            raise ConfigError(f"model.landmarks.count: the {len(exclude)} landmark children leave {len(candidates)} of {space.name} to pool; give fewer")
     if size is None or size >= len(candidates):
         return candidates.tolist()
     if sampling == "random":
         generator = rng(seed, "pool", space.name)
-        # drawing from len(space) keeps the pools of runs made before ``unique`` and ``covered`` existed
-        whole = not unique and covered is None
+        # drawing from len(space) keeps the pools of runs made before ``unique``, ``covered`` and ``exclude`` existed
+        whole = not unique and covered is None and exclude is None
         chosen = generator.choice(len(space), size, replace=False) if whole else generator.choice(candidates, size, replace=False)
         return sorted(chosen.tolist())
     if space_ground_truth is None:

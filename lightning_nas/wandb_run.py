@@ -35,7 +35,7 @@ STEP_METRIC = "trainer/global_step"
 #: Type of the artifact that holds a run directory.
 ARTIFACT_TYPE = "run-directory"
 
-#: Files of the run directory that go into the artifact (``metrics.csv``: a CSV logger's table).
+#: Files of the run directory that go into the artifact (``metrics.csv``: every logged scalar per evaluation).
 ARTIFACT_FILES = ("history.csv", "meta.json", "rank_vs_epoch.png", "metrics.csv")
 
 #: ``job_type`` of the W&B run by LightningCLI subcommand.

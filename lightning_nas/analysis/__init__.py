@@ -4,7 +4,7 @@ One module per idea:
 
 - :mod:`~lightning_nas.analysis.runs`: collections of runs (``find_runs``, ``describe_run``,
   ``load_run`` also for paper A's released trace, ``load_ground_truth``, ``run_ground_truth``); one run is read by
-  ``load_history`` / ``load_meta`` from :mod:`lightning_nas.history`, beside the writers;
+  ``load_history`` / ``load_metrics`` / ``load_meta`` from :mod:`lightning_nas.history`, beside the writers;
 - :mod:`~lightning_nas.analysis.matrices`: evaluations x children (``accuracy_matrix``,
   ``rank_matrix``), per-epoch metrics (``epoch_metrics``: the scalars the snapshot callback logs,
   :func:`lightning_nas.metrics.evaluation_summary`), runs x children and S-Tau (``s_tau_matrix``);
@@ -52,12 +52,12 @@ from lightning_nas.analysis.runs import (
     sharing_of,
 )
 from lightning_nas.analysis.wandb_runs import offline_records, offline_run, run_artifact
-from lightning_nas.history import COLUMNS, load_history, load_meta
+from lightning_nas.history import COLUMNS, load_history, load_meta, load_metrics
 from lightning_nas.metrics import evaluation_summary
 
 __all__ = [
     "COLUMNS", "EXPERIMENT_OF_POLICY", "SHARING_KEYS",
-    "load_history", "load_meta", "find_runs", "config_value", "sharing_of", "describe_run", "load_run", "load_trace",
+    "load_history", "load_meta", "load_metrics", "find_runs", "config_value", "sharing_of", "describe_run", "load_run", "load_trace",
     "load_ground_truth", "run_ground_truth",
     "accuracy_matrix", "rank_matrix", "epoch_metrics", "instance_matrix", "s_tau_matrix", "evaluation_summary",
     "table1", "table2", "table3", "gt_tau_window_of", "window_table", "read_partition", "within_groups", "beside_paper",

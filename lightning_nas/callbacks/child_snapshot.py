@@ -6,24 +6,31 @@ After each epoch (every ``every_n_epochs``) the callback
 1. evaluates every child of the space, or a pool of ``pool_size`` children drawn once from
    ``pool_seed`` (:mod:`lightning_nas.pool`: random or stratified by ground truth, identical across
    epochs and seeds: rankings need a fixed yardstick), on the data module's evaluation tensors,
-   kept on the device for the whole run; with BN mode ``recalibrate`` each child's BN statistics
-   are first recomputed on ``recalibration_batches`` fixed training batches; under DDP each rank
-   evaluates its share of the children with rank 0's weights and BN statistics, and the results
-   are gathered, so the history equals an unsharded evaluation of the checkpoint;
+   kept on the device for the whole run (never the landmark children of landmark regularisation,
+   :mod:`lightning_nas.landmarks`, which ``meta.json`` lists apart); with BN mode ``recalibrate``
+   each child's BN statistics are first recomputed on ``recalibration_batches`` fixed training
+   batches; under DDP each rank evaluates its share of the children with rank 0's weights and BN
+   statistics, and the results are gathered, so the history equals an unsharded evaluation of the checkpoint;
 2. appends one row per child to the history and rewrites ``history.csv`` atomically;
-3. logs the summary scalars (:func:`lightning_nas.metrics.evaluation_summary`) to every logger and
-   the children's accuracies as one W&B table; a W&B run is also named like the run directory, gets
-   ``meta.json`` as its config, plots the scalars against the epoch and ends with the run directory
-   as an artifact (:mod:`lightning_nas.wandb_run`).
+3. logs the summary scalars (:func:`lightning_nas.metrics.evaluation_summary`) to every logger
+   and writes them, under the same names, as one row of ``metrics.csv`` (atomically too: nobody
+   needs W&B to read a run); it logs the children's accuracies as one W&B table; a W&B run is
+   also named like the run directory, gets ``meta.json`` as its config, plots the scalars against
+   the epoch and ends with the run directory as an artifact (:mod:`lightning_nas.wandb_run`).
 
 With ``dense_last_steps`` it also evaluates every child after each of the last k training steps
 (history rows of ``kind = "step"``; ``trained_arch`` names the child(ren) trained in that step),
 the mini-batch resolution at which paper A shows interference; fine-tuning runs use it to follow
 GT-Tau step by step.
 
+At the end of a fit it prints a short summary: the last evaluation's main metrics and top
+children, and the paths of the plot, ``history.csv`` and ``metrics.csv``.
+
 Its state (the rows so far) is part of every checkpoint, so a resumed run writes a history that
-holds every epoch, identical to the uninterrupted run's. A resumed run gets a new run directory
-(``meta.json`` names the checkpoint), so nothing an earlier run wrote is ever overwritten.
+holds every epoch, identical to the uninterrupted run's, and a ``metrics.csv`` recomputed from it.
+A resumed run gets a new run directory (``meta.json`` names the checkpoint), so nothing an earlier
+run wrote is ever overwritten. ``lightning_nas evaluate`` drives the same callback for one
+evaluation of a saved super-net (:meth:`ChildSnapshot.add_evaluation`).
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 from tqdm.auto import tqdm
 
@@ -46,7 +53,7 @@ import lightning_nas
 from lightning_nas.errors import ConfigError, Range, at_least, check_ranges
 from lightning_nas.evaluation.service import EvaluationService
 from lightning_nas.groundtruth import GroundTruth
-from lightning_nas.history import COLUMNS, write_history, write_meta
+from lightning_nas.history import COLUMNS, HISTORY_FILE, METRICS_FILE, write_history, write_meta, write_metrics
 from lightning_nas.metrics import evaluation_summary
 from lightning_nas.pool import PoolSampling, evaluation_pool
 from lightning_nas.seeding import resolve_seed
@@ -54,6 +61,22 @@ from lightning_nas.supernet.batchnorm import describe_bn
 from lightning_nas.supernet.bn_modes import bn_mode_of
 from lightning_nas.versions import package_versions
 from lightning_nas.wandb_run import EPOCH_METRIC, define_metrics, describe_run, log_run_directory, named_by_config
+
+#: The figure the end of a fit draws into the run directory.
+PLOT_FILE = "rank_vs_epoch.png"
+
+
+def logged_scalars(kind: str, epoch: int, summary: dict[str, float]) -> dict[str, float]:
+    """What one evaluation logs to every logger and writes to ``metrics.csv``: after an epoch its
+    summary as ``snapshot/<key>`` and the epoch as ``snapshot/epoch`` (the W&B x-axis), after a dense
+    step as ``dense/<key>`` (their x-axis is the logger's step)."""
+    if kind == "epoch":
+        return {**{f"snapshot/{key}": value for key, value in summary.items()}, EPOCH_METRIC: float(epoch)}
+    return {f"dense/{key}": value for key, value in summary.items()}
+
+
+def _metrics_row(kind: str, epoch: int, step: int, summary: dict[str, float]) -> dict[str, Any]:
+    return {"kind": kind, "epoch": epoch, "step": step, **logged_scalars(kind, epoch, summary)}
 
 
 class ChildSnapshot(L.Callback):
@@ -123,7 +146,9 @@ class ChildSnapshot(L.Callback):
         self.eval_batch_size, self.every_n_epochs = eval_batch_size, every_n_epochs
         self.ground_truth, self.recalibration_batches, self.run_name = ground_truth, recalibration_batches, run_name
         self.rows: list[tuple] = []
+        self.metrics: list[dict[str, Any]] = []  # one row of metrics.csv per evaluation
         self.config: Optional[dict[str, Any]] = None  # the resolved config, set by the CLI
+        self.evaluated_from: Optional[dict[str, Any]] = None  # the checkpoint, set by lightning_nas evaluate
         self.run_dir: Optional[Path] = None
         self.indices: list[int] = []
         self.labels: list[str] = []
@@ -144,8 +169,12 @@ class ChildSnapshot(L.Callback):
                 covered = np.flatnonzero(~np.isnan(values))
             else:
                 self.space_gt = values
+        landmarks = pl_module.landmarks  # taught to rank, so never evaluated (lightning_nas.landmarks)
+        if landmarks is not None:
+            landmarks.check_data(trainer.datamodule)
         self.indices = evaluation_pool(
-            space, self.pool_size, resolve_seed(self.pool_seed), self.pool_sampling, self.pool_unique, self.space_gt, covered
+            space, self.pool_size, resolve_seed(self.pool_seed), self.pool_sampling, self.pool_unique, self.space_gt, covered,
+            exclude=None if landmarks is None else landmarks.indices,
         )
         self.labels = space.labels(self.indices)
         if self.ground_truth is not None:
@@ -177,7 +206,7 @@ class ChildSnapshot(L.Callback):
         meta = self._meta(trainer, pl_module)
         write_meta(self.run_dir, meta)
         if self.rows:
-            write_history(self.run_dir, self.rows)
+            self.write_tables()
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 describe_run(logger.experiment, self.run_dir, meta, rename=not named_by_config(logger))
@@ -206,6 +235,7 @@ class ChildSnapshot(L.Callback):
             "optimization": pl_module.hparams["optimization"],
             "sharing": pl_module.hparams.get("sharing"),
             "finetune": pl_module.hparams.get("finetune"),
+            "landmarks": None if pl_module.landmarks is None else pl_module.landmarks.describe(datamodule),
             "dense": {"last_steps": self.dense_last_steps, "every_n_steps": self.dense_every_n_steps},
             "bn_mode": supernet.bn_mode,
             "bn": {
@@ -220,6 +250,7 @@ class ChildSnapshot(L.Callback):
             "num_nodes": trainer.num_nodes,
             "ground_truth": None if self.ground_truth is None else self.ground_truth.describe(pl_module.space),
             "resumed_from": trainer.ckpt_path,
+            "evaluated_from": self.evaluated_from,
             "config": self.config,
         }
 
@@ -249,8 +280,29 @@ class ChildSnapshot(L.Callback):
         return 0 <= remaining < self.dense_last_steps + (step == 0) and remaining % self.dense_every_n_steps == 0
 
     def _record(self, trainer: L.Trainer, pl_module: L.LightningModule, kind: str, epoch: int, what: str) -> tuple[np.ndarray, np.ndarray]:
-        """Evaluate every child, append the rows, log the summary and rewrite the history."""
+        """Evaluate every child, append the rows, log the summary and rewrite the history and metrics."""
         step = trainer.global_step
+        accuracy, loss, summary = self.add_evaluation(trainer, pl_module, kind, epoch, step, what)
+        prefix = "snapshot" if kind == "epoch" else "dense"
+        if trainer.is_global_zero:
+            self._define_metrics(trainer, prefix, summary)
+        logged = logged_scalars(kind, epoch, summary)
+        if kind == "epoch":
+            pl_module.log_dict(logged, on_epoch=True, rank_zero_only=True)
+        if trainer.is_global_zero:
+            if kind == "step":  # also before the first step, where Lightning's self.log is not allowed
+                for logger in trainer.loggers:
+                    logger.log_metrics(logged, step=step)
+            self.write_tables()
+        return accuracy, loss
+
+    def add_evaluation(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, kind: str, epoch: int, step: int, what: str
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+        """Evaluate every child at ``(kind, epoch, step)`` of training (as history rows key it) and
+        append its history rows and metrics row, logging and writing nothing; its accuracies, losses
+        and summary. One method for the fit and ``lightning_nas evaluate``, so a re-evaluated
+        checkpoint under the same settings gives the fit's numbers."""
         accuracy, loss = self._evaluate(trainer, pl_module, what, (kind, epoch if kind == "epoch" else step))
         previous = self._previous_accuracy(kind)
         trained = " ".join(pl_module.space.label(a) for a in pl_module.archs_at(step - 1)) if step > 0 else ""
@@ -259,18 +311,13 @@ class ChildSnapshot(L.Callback):
             for label, index, acc, lo in zip(self.labels, self.indices, accuracy, loss)
         )
         summary = evaluation_summary(accuracy, previous, self.gt, self.space_gt)
-        prefix = "snapshot" if kind == "epoch" else "dense"
-        if trainer.is_global_zero:
-            self._define_metrics(trainer, prefix, summary)
-        if kind == "epoch":
-            logged = {f"snapshot/{k}": v for k, v in summary.items()}
-            pl_module.log_dict({**logged, EPOCH_METRIC: float(epoch)}, on_epoch=True, rank_zero_only=True)
-        if trainer.is_global_zero:
-            if kind == "step":  # also before the first step, where Lightning's self.log is not allowed
-                for logger in trainer.loggers:
-                    logger.log_metrics({f"dense/{k}": v for k, v in summary.items()}, step=step)
-            write_history(self.run_dir, self.rows)
-        return accuracy, loss
+        self.metrics.append(_metrics_row(kind, epoch, step, summary))
+        return accuracy, loss, summary
+
+    def write_tables(self) -> None:
+        """Rewrite ``history.csv`` and ``metrics.csv`` atomically (rank 0)."""
+        write_history(self.run_dir, self.rows)
+        write_metrics(self.run_dir, self.metrics)
 
     def _define_metrics(self, trainer: L.Trainer, prefix: str, summary: dict[str, float]) -> None:
         """Define W&B metrics before their first value: their x-axis and summary."""
@@ -334,21 +381,41 @@ class ChildSnapshot(L.Callback):
             from lightning_nas.analysis.plots import rank_vs_epoch
 
             figure = rank_vs_epoch(accuracy_matrix(pd.DataFrame(self.rows, columns=COLUMNS)), self.gt)
-            path = self.run_dir / "rank_vs_epoch.png"
+            path = self.run_dir / PLOT_FILE
             figure.savefig(path, dpi=120)
             plt.close(figure)
             for logger in trainer.loggers:
                 if isinstance(logger, WandbLogger):
                     logger.log_image(key="snapshot/rank_vs_epoch", images=[str(path)])
-        metrics = []
-        for logger in trainer.loggers:
-            if isinstance(logger, CSVLogger):
-                logger.save()
-                metrics.append(Path(logger.log_dir) / "metrics.csv")
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                log_run_directory(logger.experiment, self.run_dir, [p for p in metrics if p.is_file()])
+                log_run_directory(logger.experiment, self.run_dir)
+        if self.rows:
+            print(self.report())
         rank_zero_info(f"lightning_nas: finished; history in {self.run_dir}")
+
+    def report(self, top: int = 5) -> str:
+        """A few lines for the console after a fit or an evaluation: the last evaluation's main
+        metrics (Kendall tau, sparse tau and P>R with a ground truth, the super-net's mean
+        accuracy), its ``top`` children by super-net accuracy (with their true accuracy), and the
+        run directory's files: the numbers a user checks first, without opening W&B or a notebook."""
+        last, children = self.metrics[-1], len(self.labels)
+        prefix = "snapshot" if last["kind"] == "epoch" else "dense"
+        names = {"gt/tau": "Kendall tau", "gt/sparse_tau": "sparse tau", "gt/p_r": "P>R", "supernet/mean_acc": "super-net mean accuracy"}
+        metrics = ", ".join(f"{name} {last[f'{prefix}/{key}']:.4f}" for key, name in names.items() if f"{prefix}/{key}" in last)
+        when = f"epoch {last['epoch']}" if last["kind"] == "epoch" else f"step {last['step']}"
+        accuracy = np.array([row[5] for row in self.rows[-children:]])
+        best = np.argsort(-accuracy, kind="stable")[:top]
+        table = pd.DataFrame({"arch": [self.labels[i] for i in best], "supernet_accuracy": accuracy[best]})
+        if self.gt is not None:
+            table["ground_truth"] = self.gt[best]
+        files = {"plot": PLOT_FILE, "history": HISTORY_FILE, "metrics": METRICS_FILE}
+        return "\n".join([
+            f"lightning_nas: after {when} ({children} children): {metrics}",
+            f"lightning_nas: top {len(best)} children by super-net accuracy:",
+            table.to_string(index=False, float_format="{:.4f}".format),
+            "lightning_nas: " + "; ".join(f"{what} {self.run_dir / name}" for what, name in files.items() if (self.run_dir / name).is_file()),
+        ])
 
     # -- checkpointing ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -358,3 +425,17 @@ class ChildSnapshot(L.Callback):
         if self.labels and state_dict["labels"] != self.labels:
             raise ConfigError("the checkpoint evaluated other children than this config: keep snapshot.pool_* unchanged")
         self.rows = [tuple(row) for row in state_dict["rows"]]
+        self.metrics = self._replayed_metrics(len(state_dict["labels"]))
+
+    def _replayed_metrics(self, children: int) -> list[dict[str, Any]]:
+        """The metrics rows of the restored history, each evaluation's recomputed from its rows as
+        :meth:`add_evaluation` computed it (the checkpoint keeps the rows alone), so a resumed run's
+        ``metrics.csv`` holds every evaluation, as its ``history.csv`` does."""
+        metrics, previous = [], {}
+        for start in range(0, len(self.rows), children):
+            rows = self.rows[start : start + children]
+            kind, epoch, step = rows[0][:3]
+            accuracy = np.array([row[5] for row in rows])
+            metrics.append(_metrics_row(kind, epoch, step, evaluation_summary(accuracy, previous.get(kind), self.gt, self.space_gt)))
+            previous[kind] = accuracy
+        return metrics

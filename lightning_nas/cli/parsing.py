@@ -30,6 +30,7 @@ from lightning_nas.checkpoints import LIGHTNING_NAMES, check_model, plain, read_
 from lightning_nas.data import ImageDataModule
 from lightning_nas.errors import ConfigError, Range, check_ranges
 from lightning_nas.groundtruth import GroundTruth
+from lightning_nas.landmarks import Landmarks, no_held_out_images
 from lightning_nas.module import Optimization, read_finetune_checkpoint, supernet_state
 from lightning_nas.wandb_run import configure_logger, experiment_group, init_arguments
 
@@ -88,6 +89,12 @@ def preflight(config: Namespace) -> None:
         ranges = getattr(_imported(supernet.class_path), "ARGUMENT_RANGES", {})
         check_ranges("model.supernet.init_args", ranges, _values(supernet.get("init_args")))
     check_ranges("model.optimization", Optimization.ARGUMENT_RANGES, _values(model.get("optimization")))
+    landmarks = model.get("landmarks")
+    if landmarks is not None:
+        check_ranges("model.landmarks", Landmarks.ARGUMENT_RANGES, _values(landmarks))
+        portion = _values((data or Namespace()).get("init_args")).get("train_portion", 1.0)
+        if landmarks.get("held_out", True) and portion is not None and portion >= 1:
+            raise no_held_out_images(portion)
     check_ranges("snapshot", ChildSnapshot.ARGUMENT_RANGES, _values(config.get("snapshot")))
     check_ranges("trainer", TRAINER_RANGES, _values(config.get("trainer")))
     truth = (config.get("snapshot") or {}).get("ground_truth")
@@ -145,6 +152,12 @@ class NASCLI(LightningCLI):
         if ckpt_path and str(ckpt_path) not in LIGHTNING_NAMES and not str(ckpt_path).startswith("registry"):
             check_start_checkpoint(str(ckpt_path), config)
         self.experiment = self._experiment(parser, subcommand, config)
+
+    def _parse_ckpt_path(self) -> None:
+        """Keep the given config when resuming. LightningCLI would re-parse the model settings saved
+        in the checkpoint into it, but the module saves what ``meta.json`` records (e.g. a sharing as
+        ``{"type": ..., ...}``), not class paths; :func:`check_start_checkpoint` has already refused
+        a checkpoint of another model config, so the given config is the checkpoint's."""
 
     def _experiment(self, parser: LightningArgumentParser, subcommand: str | None, config: Namespace) -> str:
         """:func:`~lightning_nas.wandb_run.experiment_group` of the parsed config against the config

@@ -61,6 +61,11 @@ class Sharing:
         """``{"type": <class name>, **arguments}``, as ``meta.json`` records the sharing."""
         return {"type": type(self).__name__, **vars(self)}
 
+    def wrap(self, base: SuperNet) -> "SharedWeights":
+        """The children of ``base`` under this sharing (a sharing whose views change during the run,
+        :mod:`lightning_nas.supernet.splits`, returns a subclass that can add views)."""
+        return SharedWeights(base, self)
+
 
 class GroupSharing(Sharing):
     """m groups of children, each group a separate super-net trained on the whole training set.
@@ -229,14 +234,20 @@ class SharedWeights(SuperNet):
         # deepcopy's memo hands every copy the shared tensors themselves: tied, and nothing copied twice
         shared = {id(tensors[name]): tensors[name] for name in self._shared_names}
         self.views = nn.ModuleList([base] + [copy.deepcopy(base, dict(shared)) for _ in range(max(self.view_of))])
-        self._private = [[p for name, p in view.named_parameters(remove_duplicate=False) if name in private] for view in self.views]
-        self._shared = [p for name, p in base.named_parameters() if name not in private]
-        self._stage_view = [self._canonical_views(i) for i in range(base.num_stages)]
         # the qualified names of the parameters and buffers each stage uses (for batched training)
         self._stage_tensors = [
             [f"{module}.{name}" for module in base.stage_modules(i) for name, _ in _named_tensors(base.get_submodule(module))]
             for i in range(base.num_stages)
         ]
+        self._index_views()
+
+    def _index_views(self) -> None:
+        """The lists that follow from ``views``, ``view_of`` and ``_shared_names``: computed at
+        construction, and again when a split adds views (:mod:`lightning_nas.supernet.splits`)."""
+        shared = set(self._shared_names)
+        self._private = [[p for name, p in view.named_parameters(remove_duplicate=False) if name not in shared] for view in self.views]
+        self._shared = [p for name, p in self.views[0].named_parameters() if name in shared]
+        self._stage_view = [self._canonical_views(i) for i in range(self.num_stages)]
         members: dict[int, list[int]] = {}
         for child, view in enumerate(self.view_of):
             members.setdefault(view, []).append(child)

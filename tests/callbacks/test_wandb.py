@@ -62,7 +62,7 @@ def test_offline_run_holds_the_config_is_named_and_grouped_and_holds_the_run_dir
 
     artifact = recorded["artifacts"][run.name]
     assert artifact["type"] == "run-directory"
-    assert sorted(artifact["files"]) == ["history.csv", "meta.json", "rank_vs_epoch.png"]
+    assert sorted(artifact["files"]) == ["history.csv", "meta.json", "metrics.csv", "rank_vs_epoch.png"]
     assert all(local.startswith(str(tmp_path)) for local in artifact["files"].values())
     history, loaded = load_run(run_artifact(folder, dest=tmp_path / "from_wandb"))
     pd.testing.assert_frame_equal(history, load_run(run)[0])

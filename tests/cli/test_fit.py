@@ -67,13 +67,14 @@ def test_same_config_and_seed_give_identical_histories(tmp_path):
     assert not first["accuracy"].equals(other["accuracy"])
 
 
-def test_resumed_run_continues_exactly(tmp_path):
+@pytest.mark.parametrize("config", ["quickstart.yaml", "paper_a/group_similar_m4.yaml"])  # share-all; partial sharing
+def test_resumed_run_continues_exactly(tmp_path, config):
     # no dense validation: its window is the last steps of each run, which a 1-epoch part moves
     args = ("--seed_everything", "11", "--snapshot.dense_last_steps", "0")
-    straight = load_history(fit(tmp_path / "straight", *args))
-    part = fit(tmp_path / "resumed", *args, "--trainer.max_epochs", "1")
+    straight = load_history(fit(tmp_path / "straight", *args, config=CONFIGS / config))
+    part = fit(tmp_path / "resumed", *args, "--trainer.max_epochs", "1", config=CONFIGS / config)
     (ckpt,) = (part / "checkpoints").glob("*.ckpt")
-    resumed_run = fit(tmp_path / "resumed", *args, "--trainer.max_epochs", "2", "--ckpt_path", str(ckpt))
+    resumed_run = fit(tmp_path / "resumed", *args, "--trainer.max_epochs", "2", "--ckpt_path", str(ckpt), config=CONFIGS / config)
     assert resumed_run != part  # a resumed run never overwrites the directory it resumed from
     assert load_meta(resumed_run)["resumed_from"] == str(ckpt)
     assert sorted(load_history(part)["epoch"].unique()) == [1]
@@ -108,6 +109,12 @@ PAPER_B_SMOKE = {
     "darts": ["--model.supernet.init_args.channels", "4", "--model.supernet.init_args.layers", "3"],
 }
 CSV_LOGGER = ["--trainer.logger", "lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir", "logs"]
+#: configs/sharing/<space>_<method>.yaml run as their space's configs; the split ones split at epoch 1 of the smoke
+#: overlay's 2 epochs (the gradient-matched one both its levels, measured on 2 batches).
+SHARING_SMOKE = {
+    "few_shot": ["--model.sharing.init_args.split_epoch", "1"],
+    "gm_split": ["--model.sharing.init_args.split_epochs", "[1, 1]", "--model.sharing.init_args.gradient_batches", "2"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -132,9 +139,13 @@ def benchmark_files(tmp_path_factory):
     "config", sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob("*.yaml") if p != SMOKE)
 )
 def test_every_config_runs_under_the_smoke_overlay(tmp_path, config, monkeypatch, one_torch_thread, request):
-    space_name = config.split("/")[0]
+    space_name, _, name = config.partition("/")
+    extra = []
+    if space_name == "sharing":
+        space_name = "nb201" if name.startswith("nb201_") else "paper_a"
+        extra = next((args for method, args in SHARING_SMOKE.items() if method in name), [])
     if space_name not in PAPER_B_SMOKE:
-        args = []
+        args = extra
         if config == "paper_a/finetune.yaml":  # fine-tunes a super-net: make one first
             (checkpoint,) = (fit(tmp_path / "supernet") / "checkpoints").glob("*.ckpt")
             args = ["--model.finetune.checkpoint", str(checkpoint)]
@@ -150,7 +161,7 @@ def test_every_config_runs_under_the_smoke_overlay(tmp_path, config, monkeypatch
         pytest.skip(f"{config}'s ground truth (../shared/data beside the checkout) is absent")
     monkeypatch.chdir(REPO)  # the configs name the ground truth relative to the repository root
     data = [] if shared else request.getfixturevalue("benchmark_files")[space_name]
-    run = fit(tmp_path, *PAPER_B_SMOKE[space_name], "--snapshot.pool_size", "20", *data, *CSV_LOGGER, config=CONFIGS / config, logger=True)
+    run = fit(tmp_path, *PAPER_B_SMOKE[space_name], *extra, "--snapshot.pool_size", "20", *data, *CSV_LOGGER, config=CONFIGS / config, logger=True)
     history, meta = load_history(run), load_meta(run)
     space = space_of(meta)  # as analysis rebuilds it from meta.json
     children = meta["children"]
