@@ -15,11 +15,14 @@ is a small class in :mod:`lightning_nas.supernet.bn_modes`, found by its name:
   batches is ``snapshot.recalibration_batches``). Every child is then evaluated with statistics of
   its own path, as a stand-alone network would be.
 
-The NAS-Bench-201 super-net, which tells its stem and last BN (role ``stem_head``) from the BNs of
-cell ops and reduction blocks (role ``cell``), has one more (:data:`NB201BNMode`):
+The super-nets of paper B's spaces tell the BNs that keep running statistics in the authors' code
+(role ``stem_head``: NAS-Bench-201's stem and last BN, NAS-Bench-101's stem and cell input→output
+projections, DARTS-NDS's stem) from the BNs of cell ops (role ``cell``), and have one more mode
+(:data:`BNModeName`):
 
-- ``track_stem_head``: paper B's ``wsbn_track_stat=True`` as its authors ran it: running statistics
-  in the stem and last BN, batch statistics in cell ops and reduction blocks
+- ``track_stem_head``: running statistics in the ``stem_head`` BNs, batch statistics in the cell
+  ops' (and NAS-Bench-201's reduction blocks'): on NAS-Bench-201 paper B's ``wsbn_track_stat=True``
+  as its authors ran it, on NAS-Bench-101 and DARTS-NDS their ``wsbn_track_stat=False``
   (:mod:`lightning_nas.supernet.bn_modes.track_stem_head`).
 
 The mode is passed to ``nn.BatchNorm2d`` when it is built: flipping ``track_running_stats`` after
@@ -43,8 +46,9 @@ from lightning_nas.supernet.bn_modes.recalibrate import preserved_bn_statistics,
 
 #: The names of the modes that build every BN alike (the config type of super-nets without roles).
 BNMode = Literal[tuple(name for name, mode in bn_modes.BN_MODES.items() if mode.uniform)]  # type: ignore[valid-type]
-#: The names of every mode (the config type of the NAS-Bench-201 super-net, which tells roles apart).
-NB201BNMode = Literal[tuple(bn_modes.BN_MODES)]  # type: ignore[valid-type]
+#: The names of every mode (the config type of the super-nets that tell roles apart: NAS-Bench-201's,
+#: NAS-Bench-101's and DARTS-NDS's).
+BNModeName = Literal[tuple(bn_modes.BN_MODES)]  # type: ignore[valid-type]
 
 
 def batchnorm(channels: int, *, affine: bool, momentum: float, mode: str, role: Optional[Role] = None) -> nn.BatchNorm2d:
@@ -99,5 +103,5 @@ def describe_bn(module: nn.Module, mode: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["BNMode", "NB201BNMode", "PerInputBatchNorm", "batch_statistics_at_eval", "batchnorm", "describe_bn",
+__all__ = ["BNMode", "BNModeName", "PerInputBatchNorm", "batch_statistics_at_eval", "batchnorm", "describe_bn",
            "preserved_bn_statistics", "recalibrate"]

@@ -59,7 +59,7 @@ from lightning_nas.errors import ConfigError, Range, at_least, check_ranges, fra
 from lightning_nas.spaces.base import Arch
 from lightning_nas.spaces.darts import CELL_LENGTH, OPS, PAIRS, STEPS, DartsSpace, Key, live_nodes, node_of
 from lightning_nas.supernet.base import SuperNet
-from lightning_nas.supernet.batchnorm import NB201BNMode, batchnorm
+from lightning_nas.supernet.batchnorm import BNModeName, batchnorm
 from lightning_nas.supernet.darts_ops import BNFactory, FactorizedReduce, Identity, ReLUConvBN, darts_op
 
 
@@ -149,7 +149,7 @@ class DartsSuperNet(SuperNet):
         key: Key = "genotype",
         channels: int = 36,
         layers: int = 12,
-        bn_mode: NB201BNMode = "track_stem_head",
+        bn_mode: BNModeName = "track_stem_head",
         bn_affine: bool = False,
         bn_momentum: float = 0.1,
         path_dropout: float = 0.0,

@@ -64,7 +64,7 @@ from lightning_nas.spaces.base import Arch
 from lightning_nas.spaces.nb101 import NB101Space
 from lightning_nas.spaces.nb101_cell import OPS
 from lightning_nas.supernet.base import SuperNet
-from lightning_nas.supernet.batchnorm import NB201BNMode
+from lightning_nas.supernet.batchnorm import BNModeName
 from lightning_nas.supernet.eval_draws import EvalDraws
 from lightning_nas.supernet.nb101_ops import (
     BENCHMARK_MOMENTUM,
@@ -195,7 +195,7 @@ class NB101SuperNet(SuperNet):
         modules_per_stack: int = 3,
         channel_layout: Layout = "paper_b",
         dynamic_channels: DynamicChannels = "first",
-        bn_mode: NB201BNMode = "track_stem_head",
+        bn_mode: BNModeName = "track_stem_head",
         bn_affine: bool = True,
         bn_momentum: float = 0.997,
         path_dropout: float = 0.0,

@@ -51,7 +51,7 @@ from lightning_nas.errors import ConfigError, Range, at_least, check_ranges, fra
 from lightning_nas.spaces.base import Arch
 from lightning_nas.spaces.nb201 import EDGES, OPS, NB201Space
 from lightning_nas.supernet.base import SuperNet
-from lightning_nas.supernet.batchnorm import NB201BNMode
+from lightning_nas.supernet.batchnorm import BNModeName
 from lightning_nas.supernet.eval_draws import EvalDraws
 from lightning_nas.supernet.nb201_ops import NB201BN, ResNetReduction, nb201_op
 
@@ -129,7 +129,7 @@ class NB201SuperNet(SuperNet):
         num_cells: int = 5,
         mapping: Mapping = "op_on_node",
         per_input_bn: bool = False,
-        bn_mode: NB201BNMode = "batch",
+        bn_mode: BNModeName = "batch",
         bn_affine: bool = True,
         bn_momentum: float = 0.1,
         path_dropout: float = 0.0,

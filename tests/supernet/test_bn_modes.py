@@ -15,7 +15,7 @@ from torch import nn
 from lightning_nas.errors import ConfigError
 from lightning_nas.evaluation import evaluate_children
 from lightning_nas.supernet import NB201SuperNet, PaperASuperNet
-from lightning_nas.supernet.batchnorm import BNMode, NB201BNMode, batch_statistics_at_eval, describe_bn, preserved_bn_statistics, recalibrate
+from lightning_nas.supernet.batchnorm import BNMode, BNModeName, batch_statistics_at_eval, describe_bn, preserved_bn_statistics, recalibrate
 from lightning_nas.supernet.bn_modes import BN_MODES, bn_mode, bn_mode_of
 from lightning_nas.supernet.bn_modes.base import BNMode as BNModeClass
 from lightning_nas.supernet.bn_modes.base import Role
@@ -251,7 +251,7 @@ def test_modes_are_found_by_the_names_configs_use():
     assert list(BN_MODES) == ["batch", "recalibrate", "track", "track_stem_head"]
     assert [bn_mode(name).name for name in BN_MODES] == list(BN_MODES)
     assert typing_args(BNMode) == ("batch", "recalibrate", "track")  # paper A's config type
-    assert typing_args(NB201BNMode) == tuple(BN_MODES)
+    assert typing_args(BNModeName) == tuple(BN_MODES)
     with pytest.raises(ConfigError, match="unknown BN mode 'tracked'; known: batch, recalibrate, track, track_stem_head"):
         bn_mode("tracked")
 
