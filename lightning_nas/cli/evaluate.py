@@ -20,7 +20,6 @@ evaluation and ``meta.json`` with ``evaluated_from`` (docs/evaluate.md).
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 from jsonargparse import Namespace
@@ -28,7 +27,7 @@ from lightning.pytorch.cli import LightningArgumentParser
 
 from lightning_nas.callbacks.child_snapshot import ChildSnapshot
 from lightning_nas.checkpoints import check_model, plain, read_checkpoint
-from lightning_nas.cli.parsing import NASCLI, OneLineErrorParser, _several_devices
+from lightning_nas.cli.parsing import CheckpointCLI, _several_devices
 from lightning_nas.data import ImageDataModule
 from lightning_nas.errors import ConfigError
 from lightning_nas.module import SuperNetModule
@@ -38,24 +37,12 @@ from lightning_nas.supernet.bn_modes import bn_mode_of
 BN_STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
 
 
-class EvaluateCLI(NASCLI):
+class EvaluateCLI(CheckpointCLI):
     """The parser of ``lightning_nas evaluate``: a fit config (model, data, trainer, snapshot) plus
     ``--ckpt_path``; it checks the checkpoint and builds the objects but runs nothing (:func:`run` does)."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(
-            *args,
-            parser_class=OneLineErrorParser,
-            save_config_callback=None,
-            trainer_defaults={"use_distributed_sampler": False, "logger": False},
-            run=False,
-            **kwargs,
-        )
-
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
-        with warnings.catch_warnings():  # the arguments come from sys.argv, minus the word 'evaluate'
-            warnings.filterwarnings("ignore", "LightningCLI's args parameter")
-            super().parse_arguments(parser, args)
+        super().parse_arguments(parser, args)
         trainer = self.config.trainer
         if (trainer.num_nodes or 1) > 1 or _several_devices(trainer.devices, trainer.accelerator):
             raise ConfigError("trainer.devices: lightning_nas evaluate runs on one device; set trainer.devices 1 and trainer.num_nodes 1")

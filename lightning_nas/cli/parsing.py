@@ -231,3 +231,24 @@ def _several_devices(devices: object, accelerator: object) -> bool:
     if text in ("auto", "-1"):
         return accelerator in ("auto", "gpu", "cuda") and torch.cuda.device_count() > 1
     return int(text) > 1
+
+
+class CheckpointCLI(NASCLI):
+    """The parser of a command that reads a checkpoint of ``fit`` (``search``, ``evaluate``): a fit
+    config plus ``--ckpt_path``; it builds the objects but runs nothing (the command's ``run`` does),
+    with no saved config and no logger."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(
+            *args,
+            parser_class=OneLineErrorParser,
+            save_config_callback=None,
+            trainer_defaults={"use_distributed_sampler": False, "logger": False},
+            run=False,
+            **kwargs,
+        )
+
+    def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
+        with warnings.catch_warnings():  # the arguments come from sys.argv, minus the command's word
+            warnings.filterwarnings("ignore", "LightningCLI's args parameter")
+            super().parse_arguments(parser, args)

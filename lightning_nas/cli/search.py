@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from lightning.pytorch.cli import LightningArgumentParser
 
 from lightning_nas.callbacks.child_snapshot import ChildSnapshot
 from lightning_nas.checkpoints import read_checkpoint
-from lightning_nas.cli.parsing import NASCLI, OneLineErrorParser, _imported, _values, check_start_checkpoint
+from lightning_nas.cli.parsing import CheckpointCLI, _imported, _values, check_start_checkpoint
 from lightning_nas.data import ImageDataModule
 from lightning_nas.errors import ConfigError
 from lightning_nas.evaluation.service import EvaluationService
@@ -35,25 +34,13 @@ from lightning_nas.seeding import resolve_seed
 from lightning_nas.spaces.base import Arch
 
 
-class SearchCLI(NASCLI):
+class SearchCLI(CheckpointCLI):
     """The parser of ``lightning_nas search``: a fit config (model, data, trainer, snapshot) plus
     ``search.*`` (:class:`lightning_nas.search.Search`) and ``--ckpt_path``; it builds the objects
     but runs nothing (:func:`run` does)."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(
-            *args,
-            parser_class=OneLineErrorParser,
-            save_config_callback=None,
-            trainer_defaults={"use_distributed_sampler": False, "logger": False},
-            run=False,
-            **kwargs,
-        )
-
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
-        with warnings.catch_warnings():  # the arguments come from sys.argv, minus the word 'search'
-            warnings.filterwarnings("ignore", "LightningCLI's args parameter")
-            super().parse_arguments(parser, args)
+        super().parse_arguments(parser, args)
         # the space is an attribute of a built super-net: a throwaway one gives the search's limits
         supernet = self.config.model.supernet
         space = _imported(supernet.class_path)(**_values(supernet.get("init_args"))).space

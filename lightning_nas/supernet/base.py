@@ -68,3 +68,11 @@ class SuperNet(nn.Module):
         for index in range(self.num_stages):
             state = self.run_stage(index, state, arch)
         return state
+
+
+def stem_and_cells(k: int, num_cells: int) -> tuple[str, ...]:
+    """:meth:`SuperNet.prefix_modules` of a super-net whose layers are ``stem`` and ``cells.0``,
+    ``cells.1``, ... (NAS-Bench-101's, DARTS-NDS's): the stem and the first ``k`` cells."""
+    if not 0 <= k <= num_cells:
+        raise ConfigError(f"model.sharing.shared_cells {k}: the super-net has {num_cells} cells (give 0..{num_cells})")
+    return ("stem", *(f"cells.{i}" for i in range(k)))

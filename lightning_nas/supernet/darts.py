@@ -55,10 +55,10 @@ from typing import Any, ClassVar, Optional
 import torch
 from torch import Tensor, nn
 
-from lightning_nas.errors import ConfigError, Range, at_least, check_ranges, fraction
+from lightning_nas.errors import Range, at_least, check_ranges, fraction
 from lightning_nas.spaces.base import Arch
 from lightning_nas.spaces.darts import CELL_LENGTH, OPS, PAIRS, STEPS, DartsSpace, Key, live_nodes, node_of
-from lightning_nas.supernet.base import SuperNet
+from lightning_nas.supernet.base import SuperNet, stem_and_cells
 from lightning_nas.supernet.batchnorm import BNModeName, batchnorm
 from lightning_nas.supernet.darts_ops import BNFactory, FactorizedReduce, Identity, ReLUConvBN, darts_op
 
@@ -210,9 +210,7 @@ class DartsSuperNet(SuperNet):
 
     def prefix_modules(self, k: int) -> tuple[str, ...]:
         """The stem and the first ``k`` cells."""
-        if not 0 <= k <= len(self.cells):
-            raise ConfigError(f"model.sharing.shared_cells {k}: the super-net has {len(self.cells)} cells (give 0..{len(self.cells)})")
-        return ("stem", *(f"cells.{i}" for i in range(k)))
+        return stem_and_cells(k, len(self.cells))
 
     def run_stage(self, index: int, state: Any, arch: Arch) -> Any:
         if index == 0:

@@ -63,7 +63,7 @@ from lightning_nas.errors import ConfigError, Range, check_ranges, fraction
 from lightning_nas.spaces.base import Arch
 from lightning_nas.spaces.nb101 import NB101Space
 from lightning_nas.spaces.nb101_cell import OPS
-from lightning_nas.supernet.base import SuperNet
+from lightning_nas.supernet.base import SuperNet, stem_and_cells
 from lightning_nas.supernet.batchnorm import BNModeName
 from lightning_nas.supernet.eval_draws import EvalDraws
 from lightning_nas.supernet.nb101_ops import (
@@ -250,9 +250,7 @@ class NB101SuperNet(SuperNet):
 
     def prefix_modules(self, k: int) -> tuple[str, ...]:
         """The stem and the first ``k`` cells."""
-        if not 0 <= k <= len(self.cells):
-            raise ConfigError(f"model.sharing.shared_cells {k}: the super-net has {len(self.cells)} cells (give 0..{len(self.cells)})")
-        return ("stem", *(f"cells.{i}" for i in range(k)))
+        return stem_and_cells(k, len(self.cells))
 
     def forward(self, x: Tensor, arch: Arch, draws: Optional[EvalDraws] = None) -> Tensor:
         """Logits of child ``arch``; ``draws`` seeds the eval-mode random windows and path-dropout
