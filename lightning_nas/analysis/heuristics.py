@@ -3,12 +3,15 @@
 Runs are first grouped by their space (``meta.json``'s ``space``): spaces differ in their protocol and
 ground truth, so a setting is a heuristic only against the baseline of its own space (paper B's
 NAS-Bench-101, NAS-Bench-201 and DARTS-NDS). Within a space, runs are grouped by the config settings
-in which they differ (seeds, output folders and loggers aside): the most
-common value of each such setting is the reference ("baseline"), and a group is labelled by the
-settings it changes, e.g. ``bn_mode=track``. Each run contributes the metrics of its last evaluation
-(:func:`lightning_nas.metrics.evaluation_summary`, with the ground truth its ``meta.json`` names); a
-row gives their mean and standard deviation over the group's runs (seeds), beside what paper B
-concludes about that heuristic (:data:`PAPER_B`, :data:`BASELINE_NOTE`).
+in which they differ (seeds, output folders and loggers aside): the most common value of each such
+setting is the reference ("baseline"), and a group is labelled by the settings it changes, e.g.
+``bn_mode=track``. Each run contributes the metrics of its last evaluation on its pool, ranked by the
+super-net's accuracy, as :func:`~lightning_nas.analysis.ranking.ranking_report` computes them with
+the ground truth its ``meta.json`` names (:func:`pool_report`), so the table and the report cannot
+disagree; beside them the same report scores the parameter count of each child (the trivial
+baseline a super-net must beat). A row gives their mean and standard deviation over the group's runs
+(seeds), whether the super-net ranks worse than the parameter count, and what paper B concludes
+about that heuristic (:data:`PAPER_B`, :data:`BASELINE_NOTE`).
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from lightning_nas.analysis.matrices import accuracy_matrix
-from lightning_nas.analysis.runs import run_ground_truth
+from lightning_nas.analysis.ranking import ranking_report
 from lightning_nas.errors import ConfigError
 from lightning_nas.history import load_history, load_meta
-from lightning_nas.metrics import evaluation_summary
+from lightning_nas.predictors import predictor_names
 
 #: Config keys that never define a heuristic (where and how a run is recorded, and its seed).
 IGNORED = (
@@ -40,15 +43,18 @@ IGNORED = (
     "data.init_args.download",
 )
 
-#: Metrics of the table: column name -> key of :func:`evaluation_summary`.
+#: Metrics of the table: column name -> metric of :func:`ranking_report` (pool set, accuracy score),
+#: or ``supernet/mean_acc``, paper B's super-net accuracy (the mean accuracy of the pool's children).
 METRICS = {
     "super-net acc": "supernet/mean_acc",
-    "Kendall tau": "gt/tau",
-    "sparse tau": "gt/sparse_tau",
-    "Spearman": "gt/spearman",
-    "top-1 rank": "gt/top1_rank",
-    "P>R": "gt/p_r",
+    "Kendall tau": "kendall_tau",
+    "sparse tau": "sparse_tau",
+    "Spearman": "spearman",
+    "top-1 rank": "top1_rank",
+    "P>R": "P>R",
 }
+#: The trivial predictor every row is compared with (:func:`lightning_nas.predictors.predictor_scores`).
+BASELINE = "params"
 
 #: Paper B's three spaces, in the paper's order: the order of the table.
 SPACES = ("nb101", "nb201", "darts")
@@ -140,16 +146,30 @@ def run_labels(metas: Sequence[dict]) -> list[str]:
     return labels
 
 
-def last_evaluation(run_dir: str | Path) -> dict[str, float]:
-    """:func:`evaluation_summary` of the run's last evaluation, with the ground truth its
-    ``meta.json`` names (:func:`lightning_nas.analysis.runs.run_ground_truth`; P>R when that table
-    covers the whole space), plus ``epoch``."""
+def pool_report(run_dir: str | Path, bootstrap: int = 0, seed: int = 0) -> pd.DataFrame | None:
+    """:func:`ranking_report` of the run's last evaluation on its pool, ranked by the super-net's
+    accuracy and by :data:`BASELINE` (when its space has that predictor), with the ground truth its
+    ``meta.json`` names (P>R when that table covers the whole space); ``None`` when it names none.
+    ``bootstrap`` 0 (the table's) leaves the intervals NaN and costs nothing."""
     meta = load_meta(run_dir)
+    if not meta.get("ground_truth"):
+        return None
+    baselines = (BASELINE,) if BASELINE in predictor_names(meta["space"]) else ()
+    return ranking_report(run_dir, sets=("pool",), scores=("accuracy",), baselines=baselines, bootstrap=bootstrap, seed=seed)
+
+
+def last_evaluation(run_dir: str | Path) -> dict[str, float]:
+    """The metrics of the run's last evaluation: ``epoch``, ``supernet/mean_acc`` and, when its
+    ``meta.json`` names a ground truth, every metric of :func:`pool_report` for the super-net's
+    accuracy by its report name (``kendall_tau``, ``P>R``, ...) and for the baseline as
+    ``params/<metric>``."""
     accuracy = accuracy_matrix(load_history(run_dir))
-    gt, space_gt = run_ground_truth(meta, list(accuracy.columns))
-    previous = accuracy.iloc[-2].to_numpy() if len(accuracy) > 1 else None
-    summary = evaluation_summary(accuracy.iloc[-1].to_numpy(), previous, gt, space_gt)
-    return {"epoch": float(accuracy.index[-1]), **summary}
+    summary = {"epoch": float(accuracy.index[-1]), "supernet/mean_acc": float(np.nanmean(accuracy.iloc[-1].to_numpy()))}
+    report = pool_report(run_dir)
+    if report is not None:
+        for metric, score, value in report[["metric", "score", "value"]].itertuples(index=False, name=None):
+            summary[metric if score == "accuracy" else f"{score}/{metric}"] = float(value)
+    return summary
 
 
 def space_labels(metas: Sequence[dict]) -> list[tuple[str, str]]:
@@ -162,11 +182,14 @@ def space_labels(metas: Sequence[dict]) -> list[tuple[str, str]]:
 def heuristics_table(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     """One row per space and setting (:func:`space_labels`), indexed by ``heuristic``: the
     ``space``, the number of runs, the last evaluated epoch, the mean and std over runs of every
-    metric in :data:`METRICS` (NaN without a ground truth), and paper B's conclusion. Rows: paper
-    B's spaces in :data:`SPACES` order, then any other space by name; within a space ``baseline``
-    first, then by label. ``table[table["space"] == "nb101"]`` is one space's table; the space is a
-    column rather than an index level so that a table of one space indexes as a plain list of
-    heuristics (``table.loc["baseline"]``), in memory and as CSV."""
+    metric in :data:`METRICS` (NaN without a ground truth), the same of the parameter count's Kendall
+    tau (``params Kendall tau``, ``params Kendall tau std``: :data:`BASELINE` ranking the same
+    pools), ``worse than params`` (the super-net's mean Kendall tau is below the baseline's; False
+    where either is NaN), and paper B's conclusion. Rows: paper B's spaces in :data:`SPACES` order,
+    then any other space by name; within a space ``baseline`` first, then by label.
+    ``table[table["space"] == "nb101"]`` is one space's table; the space is a column rather than an
+    index level so that a table of one space indexes as a plain list of heuristics
+    (``table.loc["baseline"]``), in memory and as CSV."""
     if not run_dirs:
         raise ConfigError("no run directories given")
     labels = space_labels([load_meta(run) for run in run_dirs])
@@ -179,6 +202,10 @@ def heuristics_table(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
             values = np.array([s.get(key, np.nan) for s in group], dtype=float)
             row[column] = float(values.mean())
             row[f"{column} std"] = float(values.std(ddof=0))
+        baseline = np.array([s.get(f"{BASELINE}/kendall_tau", np.nan) for s in group], dtype=float)
+        row[f"{BASELINE} Kendall tau"] = float(baseline.mean())
+        row[f"{BASELINE} Kendall tau std"] = float(baseline.std(ddof=0))
+        row[f"worse than {BASELINE}"] = bool(row["Kendall tau"] < row[f"{BASELINE} Kendall tau"])
         row["paper B"] = paper_b_conclusion(label, space)
         rows.append(row)
     return pd.DataFrame(rows).set_index("heuristic")

@@ -17,9 +17,11 @@ from helpers.fake_nb101 import write_nb101
 from helpers.fake_nds import covering_genotypes, job, write_nds
 from helpers.notebooks import images_of, text_of
 from helpers.runs import CONFIGS, REPO, fit
-from lightning_nas.analysis import accuracy_matrix, load_history
+from lightning_nas.analysis import accuracy_matrix, load_history, load_meta
 from lightning_nas.analysis.heuristics import heuristics_table, paper_b_conclusion, run_labels, space_labels
+from lightning_nas.analysis.runs import space_of
 from lightning_nas.metrics import kendall_tau, sparse_kendall_tau
+from lightning_nas.predictors import predictor_scores
 from lightning_nas.spaces import NB201Space
 from lightning_nas.spaces.nb101 import NB101Space
 
@@ -93,8 +95,8 @@ def runs(tmp_path_factory):
     """Tiny runs of every space, by (space, expected label), and each group's ground truth by child
     label with whether it covers the whole space: NB201 2 seeds of the baseline and BN tracking;
     NB101 the baseline (a partial tfrecord of 40 cells) and random-window dynamic channels; DARTS-NDS
-    the baseline (an NDS file of 16 genotypes) and the authors' normal-cell key, which merges them
-    into 11 children whose ground truth averages their entries'."""
+    the baseline (an NDS file of 16 genotypes of distinct parameter counts) and the authors'
+    normal-cell key, which merges them into 11 children whose ground truth averages their entries'."""
     root = tmp_path_factory.mktemp("paper_b_runs")
     nb201 = NB201Space()
     nb201_truth = pd.Series(np.random.default_rng(0).uniform(60, 94, len(nb201)).round(3), index=nb201.labels())
@@ -104,7 +106,8 @@ def runs(tmp_path_factory):
     fake = write_nb101(root / "nasbench_only108.tfrecord", nb101.labels(np.random.default_rng(0).choice(len(nb101), 40, replace=False)))
     nb101_truth = fake.runs.groupby("label")["final_test_accuracy"].mean()
     genotypes, errors = covering_genotypes(), np.random.default_rng(1).uniform(2.5, 9.0, 16).round(2)
-    nds = write_nds(root / "DARTS.json", [job(g, float(e)) for g, e in zip(genotypes, errors)])
+    params = np.random.default_rng(2).integers(2_000_000, 4_000_000, 16)  # the parameter-count baseline needs them to differ
+    nds = write_nds(root / "DARTS.json", [job(g, float(e), params=int(n)) for g, e, n in zip(genotypes, errors, params)])
     darts_truth = pd.Series(100 - errors, index=[_darts_label(g) for g in genotypes])
     by_normal_cell: dict[str, list[tuple[str, float]]] = {}
     for genotype, error in zip(genotypes, errors):
@@ -141,18 +144,20 @@ def runs(tmp_path_factory):
     return made, truths, order
 
 
-def expected_row(run_dirs, truth: pd.Series, whole: bool) -> tuple[float, float, float, float]:
-    """Mean and std of Kendall tau, mean sparse tau and mean P>R (NaN unless ``truth`` covers the
-    space) of the runs' last evaluations, computed from their histories and ``truth`` by label."""
-    taus, sparse, pr = [], [], []
+def expected_row(run_dirs, truth: pd.Series, whole: bool) -> dict[str, list[float]]:
+    """Per run, in order: Kendall tau, sparse tau and P>R (NaN unless ``truth`` covers the space) of
+    its last evaluation, and the parameter count's Kendall tau on the same pool, computed from the
+    histories, the space's parameter counts and ``truth`` by label."""
+    values: dict[str, list[float]] = {"tau": [], "sparse": [], "pr": [], "params": []}
     for run in run_dirs:
         accuracy = accuracy_matrix(load_history(run)).iloc[-1]
         gt = truth[accuracy.index].to_numpy()
-        taus.append(kendall_tau(accuracy.to_numpy(), gt))
-        sparse.append(sparse_kendall_tau(accuracy.to_numpy(), gt))
+        values["tau"].append(kendall_tau(accuracy.to_numpy(), gt))
+        values["sparse"].append(sparse_kendall_tau(accuracy.to_numpy(), gt))
         best = gt[np.argsort(-accuracy.to_numpy(), kind="stable")[0]]
-        pr.append(np.mean(truth.to_numpy() < best) if whole else np.nan)
-    return np.mean(taus), np.std(taus), np.mean(sparse), np.mean(pr)
+        values["pr"].append(np.mean(truth.to_numpy() < best) if whole else np.nan)
+        values["params"].append(kendall_tau(predictor_scores(space_of(load_meta(run)), list(accuracy.index), "params"), gt))
+    return values
 
 
 @pytest.mark.slow
@@ -167,13 +172,19 @@ def test_table_from_runs_of_three_spaces(runs):
     assert table["runs"].tolist() == [1, 1, 2, 1, 1, 1] and table["epoch"].tolist() == [2] * 6
     for (space, label), group in made.items():
         row = table[(table["space"] == space) & (table.index == label)].iloc[0]
-        tau, tau_std, sparse, pr = expected_row(group, *truths[(space, label)])
-        assert row["Kendall tau"] == pytest.approx(tau) and row["Kendall tau std"] == pytest.approx(tau_std)
-        assert row["sparse tau"] == pytest.approx(sparse)
-        assert row["P>R"] == pytest.approx(pr, nan_ok=True)
+        want = expected_row(group, *truths[(space, label)])
+        assert row["Kendall tau"] == pytest.approx(np.mean(want["tau"])) and row["Kendall tau std"] == pytest.approx(np.std(want["tau"]))
+        assert row["sparse tau"] == pytest.approx(np.mean(want["sparse"]))
+        assert row["P>R"] == pytest.approx(np.mean(want["pr"]), nan_ok=True)
+        # the parameter-count baseline on each run's pool, against the same ground truth
+        assert np.isfinite(want["params"]).all()
+        assert row["params Kendall tau"] == pytest.approx(np.mean(want["params"]))
+        assert row["params Kendall tau std"] == pytest.approx(np.std(want["params"]))
+        assert row["worse than params"] == (np.mean(want["tau"]) < np.mean(want["params"]))
         assert row["paper B"] == paper_b_conclusion(label, space)
     assert table["P>R"].isna().tolist() == [True, True, False, False, False, False]  # NB101's ground truth is partial
     assert table["super-net acc"].between(0, 1).all()
+    assert table["worse than params"].dtype == bool
 
 
 @pytest.mark.slow
@@ -189,12 +200,27 @@ def test_notebook_runs_on_the_runs(runs, monkeypatch):
     assert list(sections) == ["nb101", "nb201", "darts"]
     assert sections["nb201"].startswith("nb201: 3 run(s), 2 heuristic(s) ==")
     assert sections["nb101"].startswith("nb101: 2 run(s), 2 heuristic(s) ==")
+    seeds = text[text.index("-- nb101 / baseline:"):]  # the per-seed section, after the tables
     for (space, label), group in made.items():
-        tau, tau_std, _, _ = expected_row(group, *truths[(space, label)])
+        want = expected_row(group, *truths[(space, label)])
+        tau, params = np.mean(want["tau"]), np.mean(want["params"])
         (line,) = [line for line in sections[space].splitlines() if line.startswith(f"{label} ") and "±" in line]
-        assert line.split()[1:3] == [str(len(group)), "2"] and f"{tau:.4f} ± {tau_std:.4f}" in line
+        assert line.split()[1:3] == [str(len(group)), "2"] and f"{tau:.4f} ± {np.std(want['tau']):.4f}" in line
+        # the parameter count beside the super-net, and the flag when the super-net ranks worse
+        assert f"{tau:.4f} ± {np.std(want['tau']):.4f}  {params:.4f} ± {np.std(want['params']):.4f}" in line
+        assert ("⚑ worse" in line) == (tau < params) and ("ok" in line.split()) == (tau >= params)
+        flag = (f"⚑ {space} / {label}: the super-net ranks worse than the parameter count: "
+                f"Kendall tau {tau:.4f} < {params:.4f} (mean over {len(group)} run(s))")
+        assert (flag in text) == (tau < params)
         assert ("n/a" in line) == (space == "nb101")  # P>R needs a whole-space ground truth
         assert f"{label}: paper B: {paper_b_conclusion(label, space)}" in sections[space]
+        # every seed's Kendall tau, for the super-net and the parameter count, with mean and std
+        block = seeds.split(f"-- {space} / {label}: {len(group)} run(s) --", 1)[1].split("--", 1)[0]
+        for score, values in (("accuracy", want["tau"]), ("params", want["params"])):
+            (row,) = [row.split() for row in block.splitlines() if row.split()[:2] == ["kendall_tau", score]]
+            assert row[2:] == [f"{np.mean(values):.4f}", f"{np.std(values):.4f}", str(len(group)), *(f"{v:.4f}" for v in values)]
+    header = seeds.split("-- nb201 / baseline: 2 run(s) --", 1)[1].splitlines()[1].split()
+    assert header == ["metric", "score", "mean", "std", "runs", "seed", "1", "seed", "2"]
     assert images_of(nb) == 4  # the metric bars of each space and tau over training
 
 

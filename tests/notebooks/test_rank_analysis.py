@@ -13,13 +13,16 @@ from nbclient import NotebookClient
 
 from helpers.notebooks import images_of, outputs, text_of
 from helpers.runs import REPO, fit
-from lightning_nas.analysis import accuracy_matrix, load_history
+from lightning_nas.analysis import accuracy_matrix, load_history, ranking_report
 from lightning_nas.metrics import kendall_tau, s_tau
+from lightning_nas.predictors import predictor_scores
 from lightning_nas.spaces import PaperASpace
 
 pytestmark = pytest.mark.slow  # the command line, subprocesses or notebooks
 
 NOTEBOOK = REPO / "notebooks" / "rank_analysis.ipynb"
+#: Bootstrap replicates of the ranking report in these runs of the notebook (its default is 200).
+BOOTSTRAP = 20
 
 
 def execute(notebook_dir: Path) -> nbformat.NotebookNode:
@@ -48,6 +51,7 @@ def test_two_runs_with_ground_truth(tmp_path, monkeypatch):
     pd.DataFrame({"arch": labels, "accuracy": truth}).to_csv(gt_path, index=False)
     monkeypatch.setenv("LIGHTNING_NAS_RUNS", os.pathsep.join(map(str, runs)))
     monkeypatch.setenv("LIGHTNING_NAS_GT", str(gt_path))
+    monkeypatch.setenv("LIGHTNING_NAS_BOOTSTRAP", str(BOOTSTRAP))
 
     nb = execute(NOTEBOOK.parent)
     text = text_of(nb)
@@ -71,9 +75,37 @@ def test_two_runs_with_ground_truth(tmp_path, monkeypatch):
     for run, accuracy in zip(runs, rows):
         assert f"{run.name} (epoch 2): GT-Tau = {kendall_tau(accuracy, truth):.4f}" in text
 
+    # The ranking report of each run: Kendall tau of the super-net's accuracy and of the parameter
+    # count on the pool, with the bootstrap interval ranking_report gives for the notebook's settings.
+    params = predictor_scores("paper_a", labels, "params")
+    taus = {"accuracy": [kendall_tau(accuracy, truth) for accuracy in rows], "params": [kendall_tau(params, truth)] * 2}
+    for i, run in enumerate(runs):
+        section = text.split(f"== {run.name}: ranking report, 95 % bootstrap intervals over {BOOTSTRAP} replicates ==", 1)[1]
+        assert "-- unique: 64 children --" in section and "-- top10%: 7 children --" in section
+        pool = section.split("-- pool: 64 children --", 1)[1].split("--", 1)[0]
+        (header,) = [line.split() for line in pool.splitlines() if line.split()[:1] == ["score"]]
+        assert header == ["score", "accuracy", "loss", "params"]
+        (line,) = [line for line in pool.splitlines() if line.startswith("kendall_tau ")]
+        want = ranking_report(run, truth, sets=("pool",), bootstrap=BOOTSTRAP, seed=0).query("metric == 'kendall_tau'").set_index("score")
+        for score in ("accuracy", "params"):
+            low, high = want.loc[score, ["low", "high"]]
+            assert want.loc[score, "value"] == pytest.approx(taus[score][i]) and low <= high
+            assert f"{taus[score][i]:.4f} [{low:.4f}, {high:.4f}]" in line
+        flag = f"⚑ {run.name}, pool: the super-net ranks worse than the parameter count: Kendall tau {taus['accuracy'][i]:.4f} ["
+        assert (flag in text) == (taus["accuracy"][i] < taus["params"][i])
+
+    # Across the two runs: mean, population std, number of runs, then each seed's value.
+    across = text.split("== across 2 runs: mean ± std (population) and each run's value ==", 1)[1].split("-- pool --", 1)[1].split("--", 1)[0]
+    assert across.splitlines()[1].split() == ["metric", "score", "mean", "std", "runs", "seed", "1", "seed", "2"]
+    for score, values in taus.items():
+        (row,) = [line.split() for line in across.splitlines() if line.split()[:2] == ["kendall_tau", score]]
+        assert row[2:] == [f"{np.mean(values):.4f}", f"{np.std(values):.4f}", "2", *(f"{v:.4f}" for v in values)]
+    flag = f"⚑ across runs, pool: the super-net ranks worse than the parameter count: Kendall tau {np.mean(taus['accuracy']):.4f} ± "
+    assert (flag in text) == (np.mean(taus["accuracy"]) < np.mean(taus["params"]))
+
     assert "Traceback" not in text
-    # accuracy curves, rank heat map, stability, GT metrics, rank_vs_epoch per run, S-Tau heat map
-    assert images_of(nb) == 7
+    # accuracy curves, rank heat map, stability, GT metrics, rank_vs_epoch per run, S-Tau heat map, report's Kendall tau
+    assert images_of(nb) == 8
 
 
 def test_single_run_found_by_default_without_ground_truth(tmp_path, monkeypatch):
@@ -92,6 +124,7 @@ def test_single_run_found_by_default_without_ground_truth(tmp_path, monkeypatch)
     assert "No GROUND_TRUTH given" in text
     assert "needs at least 2 runs; got 1" in text
     assert "S-Tau over" not in text
+    assert "no ranking report" in text and "ranking report, 95 %" not in text
     # accuracy curves, rank heat map, stability
     assert images_of(nb) == 3
 
