@@ -44,6 +44,7 @@ from lightning_nas.analysis.runs import (
     SHARING_KEYS,
     config_value,
     describe_run,
+    expand_runs,
     find_runs,
     load_ground_truth,
     load_run,
@@ -57,7 +58,7 @@ from lightning_nas.metrics import evaluation_summary
 
 __all__ = [
     "COLUMNS", "EXPERIMENT_OF_POLICY", "SHARING_KEYS",
-    "load_history", "load_meta", "load_metrics", "find_runs", "config_value", "sharing_of", "describe_run", "load_run", "load_trace",
+    "load_history", "load_meta", "load_metrics", "find_runs", "expand_runs", "config_value", "sharing_of", "describe_run", "load_run", "load_trace",
     "load_ground_truth", "run_ground_truth",
     "accuracy_matrix", "rank_matrix", "epoch_metrics", "instance_matrix", "s_tau_matrix", "evaluation_summary",
     "table1", "table2", "table3", "gt_tau_window_of", "window_table", "read_partition", "within_groups", "beside_paper",

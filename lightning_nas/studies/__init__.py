@@ -22,12 +22,21 @@ Example::
         print(run.id, run.name, run.seed, run_status(run.root, run.finish).state)
 """
 
+from pathlib import Path
+
 from lightning_nas.studies.plan import Finish, PlannedRun, plan, run_id, write_manifest
 from lightning_nas.studies.state import RunStatus, run_status
 from lightning_nas.studies.study import Collect, Study, StudyRun, load_study
 from lightning_nas.studies.task import FitTask, TaskResult
 
+
+def finished_run_dirs(study: Study) -> list[Path]:
+    """The run directories of the study's finished runs, in the study's order (what ``study
+    collect`` reads, ``study status --run_dirs`` prints and the notebooks accept for a study file)."""
+    statuses = [run_status(run.root, run.finish) for run in plan(study, report=lambda line: None)]
+    return [status.run_dir.resolve() for status in statuses if status.state == "done"]
+
 __all__ = [
     "Collect", "Finish", "FitTask", "PlannedRun", "RunStatus", "Study", "StudyRun", "TaskResult",
-    "load_study", "plan", "run_id", "run_status", "write_manifest",
+    "finished_run_dirs", "load_study", "plan", "run_id", "run_status", "write_manifest",
 ]

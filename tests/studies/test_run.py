@@ -131,8 +131,12 @@ def test_third_run_launches_nothing_and_touches_no_file(study):
 
 
 def test_status_lists_the_finished_run_directories(study):
+    from lightning_nas.analysis import expand_runs
+
     listed = _study("status", str(study.path), "--run_dirs").strip().split(os.pathsep)
     assert listed == [str(attempts(run.root)[-1].resolve()) for run in study.runs]
+    # the notebooks' LIGHTNING_NAS_RUNS takes the study file for the same directories, beside plain ones
+    assert expand_runs([study.path, listed[0]]) == [Path(p) for p in listed] + [Path(listed[0])]
 
 
 def test_sweep_of_an_interrupted_study_resumes_the_killed_run(study):
