@@ -18,23 +18,29 @@ Training heuristics of paper B (Yu et al.) and where they live:
 
 The authors' follow-up, landmark regularisation (Yu et al., CVPR 2021; their ``spos_rankloss``), adds a
 ranking loss of landmark children to each step: :class:`~lightning_nas.landmarks.Landmarks`.
+
+Every step's cost, in passes of one child on one image and in wall time, adds up in
+:attr:`SuperNetModule.cost` (:mod:`lightning_nas.cost`), which every checkpoint carries.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import ClassVar, Literal, Optional
+from typing import Callable, ClassVar, Literal, Optional
 
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
 from lightning_nas.callbacks.supernet_splits import SuperNetSplits
 from lightning_nas.checkpoints import read_checkpoint, stamp
+from lightning_nas.cost import TrainingCost
 from lightning_nas.errors import ConfigError, Range, above, at_least, check_ranges, fraction
 from lightning_nas.landmarks import LandmarkRegularizer, Landmarks
 from lightning_nas.sampling import Sampling, step_children
@@ -45,6 +51,8 @@ from lightning_nas.supernet.sharing import SharedWeights, Sharing
 from lightning_nas.supernet.splits import SplitWeights
 
 IdleWeights = Literal["skip", "decay"]
+#: The checkpoint's entry of the training cost (:class:`~lightning_nas.cost.TrainingCost`'s fields).
+COST_KEY = "training_cost"
 
 
 @dataclass(frozen=True)
@@ -192,6 +200,9 @@ class SuperNetModule(L.LightningModule):
         self.finetune = finetune
         self.channels_last = channels_last
         self.landmarks = None if landmarks is None else LandmarkRegularizer(landmarks, supernet.space)
+        #: The run's training cost so far (:mod:`lightning_nas.cost`), carried by every checkpoint.
+        self.cost = TrainingCost()
+        self._step_started = time.perf_counter()
         self.save_hyperparameters(
             {
                 "sampling": asdict(sampling),
@@ -237,7 +248,11 @@ class SuperNetModule(L.LightningModule):
         return self.supernet(x, arch)
 
     def child_logits(self, images: Tensor, arch: Arch, position: int) -> Tensor:
-        """The child's logits, its random choices drawn at ``position`` of the step as in :meth:`training_step`."""
+        """The child's logits, its random choices drawn at ``position`` of the step as in :meth:`training_step`.
+
+        Its callers (the landmark penalty) add the loss to the step's, so the pass is counted in
+        :attr:`cost` as a trained child's: a forward now, a backward with the step's loss."""
+        self.cost.add_passes(len(images) * self.trainer.world_size)
         with _seeded_torch_rng(images.device, self.sampling_seed, self.global_step, self.global_rank, position):
             return self.supernet(images, arch)
 
@@ -251,9 +266,13 @@ class SuperNetModule(L.LightningModule):
         generator reseeded from ``(seed, step, rank, child)``, so they too are a pure function of
         the step: a resumed run draws the same masks as the uninterrupted run, and evaluations
         between steps cannot shift them.
+
+        Every child of the step costs a forward and a backward pass on the batch of every rank
+        (:attr:`cost`; DDP's ranks hold batches of one size, padded like ``DistributedSampler``).
         """
         images, labels = batch
         archs = self._trained_archs = self.archs_at(self.global_step)
+        self.cost.add_passes(len(archs) * len(labels) * self.trainer.world_size)
         if len(archs) > 1 and self._groups is not None:
             # separate super-nets side by side: one batched pass over the groups
             with _seeded_torch_rng(images.device, self.sampling_seed, self.global_step, self.global_rank, 0):
@@ -303,9 +322,33 @@ class SuperNetModule(L.LightningModule):
         net = self.supernet
         return [SuperNetSplits(net.sharing, self.trainer.max_epochs, self.trainer.world_size)] if isinstance(net, SplitWeights) else []
 
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer: torch.optim.Optimizer,
+                       optimizer_closure: Optional[Callable[[], object]] = None) -> None:
+        """Lightning's step (its closure runs :meth:`training_step` and the backward pass), timed into
+        :attr:`cost`: from the end of the previous step's hooks (or the epoch's start), so loading and
+        augmenting the batch count, to the end of the update."""
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        self.cost.add_wall_time(time.perf_counter() - self._step_started)
+
+    def on_train_batch_end(self, outputs: object, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """Start the next step's clock: Lightning calls this after the callbacks' end-of-step hooks, so
+        a dense evaluation or a checkpoint between steps is not training time."""
+        self._step_started = time.perf_counter()
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Stamp the project's version and checkpoint format (:mod:`lightning_nas.checkpoints`)."""
+        """Stamp the project's version and checkpoint format (:mod:`lightning_nas.checkpoints`) and
+        store the training cost so far, which a resumed run continues."""
         stamp(checkpoint)
+        checkpoint[COST_KEY] = asdict(self.cost)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Continue the checkpoint's training cost (a resumed run, ``lightning_nas evaluate``). One
+        written before cost accounting has none: the totals then count from zero here."""
+        if COST_KEY in checkpoint:
+            self.cost = TrainingCost(**checkpoint[COST_KEY])
+        else:
+            rank_zero_warn("lightning_nas: the checkpoint records no training cost (it predates cost accounting); "
+                           "meta.json's cost counts from zero here")
 
     def setup(self, stage: str) -> None:
         """Start every child's copy from the fine-tuning checkpoint (a resumed fine-tuning run then
@@ -331,6 +374,7 @@ class SuperNetModule(L.LightningModule):
         for group in self.optimizers().optimizer.param_groups:
             group["lr"] = lr
         self.log("train/lr", lr)
+        self._step_started = time.perf_counter()
 
 
 @contextlib.contextmanager

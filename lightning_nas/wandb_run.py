@@ -44,8 +44,9 @@ JOB_TYPES = {"fit": "fit", "search": "search", "validate": "evaluate", "test": "
 #: W&B's longest group name.
 MAX_GROUP_LENGTH = 128
 
-#: ``meta.json`` entries replaced in the W&B config: the children by their number, the config by its keys.
-_NOT_IN_CONFIG = ("children", "child_indices", "config")
+#: ``meta.json`` entries replaced in the W&B config: the children by their number, the config by its keys;
+#: the training cost is left out (it grows during the run: the logged ``snapshot/cost/*`` scalars carry it).
+_NOT_IN_CONFIG = ("children", "child_indices", "config", "cost")
 
 
 def dotted(tree: Any, prefix: str = "") -> dict[str, Any]:

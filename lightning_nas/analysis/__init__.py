@@ -13,6 +13,8 @@ One module per idea:
 - :mod:`~lightning_nas.analysis.heuristics`: paper B's heuristics x metrics table;
 - :mod:`~lightning_nas.analysis.filtering`: rank statistics and "drop the bottom q" (Insight 1);
 - :mod:`~lightning_nas.analysis.published`: paper A's published numbers;
+- :mod:`~lightning_nas.analysis.sharing_extent`: one-shot, few-shot and gradient-matched splits, landmarks
+  and paper A's group sharing side by side, per run and method, with each run's training cost;
 - :mod:`~lightning_nas.analysis.wandb_runs`: runs in W&B (``offline_run`` reads an offline run,
   ``run_artifact`` turns a run-directory artifact back into a run directory);
 - :mod:`~lightning_nas.analysis.plots`: figures (imports matplotlib; not imported here);
@@ -24,7 +26,7 @@ Example::
     from lightning_nas.analysis import load_history, accuracy_matrix, epoch_metrics, find_runs, table1
 """
 
-from lightning_nas.analysis import filtering, published
+from lightning_nas.analysis import filtering, published, sharing_extent
 from lightning_nas.analysis.heuristics import heuristics_table, paper_b_conclusion, run_labels
 from lightning_nas.analysis.interference import interference, interference_summary
 from lightning_nas.analysis.matrices import accuracy_matrix, epoch_metrics, instance_matrix, rank_matrix, s_tau_matrix
@@ -44,7 +46,6 @@ from lightning_nas.analysis.runs import (
     SHARING_KEYS,
     config_value,
     describe_run,
-    expand_runs,
     find_runs,
     load_ground_truth,
     load_run,
@@ -58,7 +59,7 @@ from lightning_nas.metrics import evaluation_summary
 
 __all__ = [
     "COLUMNS", "EXPERIMENT_OF_POLICY", "SHARING_KEYS",
-    "load_history", "load_meta", "load_metrics", "find_runs", "expand_runs", "config_value", "sharing_of", "describe_run", "load_run", "load_trace",
+    "load_history", "load_meta", "load_metrics", "find_runs", "config_value", "sharing_of", "describe_run", "load_run", "load_trace",
     "load_ground_truth", "run_ground_truth",
     "accuracy_matrix", "rank_matrix", "epoch_metrics", "instance_matrix", "s_tau_matrix", "evaluation_summary",
     "table1", "table2", "table3", "gt_tau_window_of", "window_table", "read_partition", "within_groups", "beside_paper",
@@ -66,5 +67,5 @@ __all__ = [
     "heuristics_table", "run_labels", "paper_b_conclusion",
     "ranking_report", "across_runs",
     "offline_run", "offline_records", "run_artifact",
-    "filtering", "published",
+    "filtering", "published", "sharing_extent",
 ]

@@ -202,20 +202,3 @@ def space_of(meta: dict) -> SearchSpace:
     """The space ``meta.json`` names, rebuilt with its ``space_options``, from
     :mod:`lightning_nas.spaces.registry`."""
     return registry.get_space(meta.get("space"), **meta.get("space_options", {}))
-
-
-def expand_runs(entries: Sequence[str | Path]) -> list[Path]:
-    """Run directories from ``entries``, each a run directory or a study file (``studies/*.yaml``,
-    :mod:`lightning_nas.studies`) standing for the directories of its finished runs: what the
-    notebooks accept in ``LIGHTNING_NAS_RUNS``. :class:`ConfigError` for an entry that is neither."""
-    runs: list[Path] = []
-    for entry in map(Path, entries):
-        if entry.is_dir():
-            runs.append(entry)
-        elif entry.suffix in (".yaml", ".yml") and entry.is_file():
-            from lightning_nas.studies import finished_run_dirs, load_study  # a study resolves configs: torch
-
-            runs.extend(finished_run_dirs(load_study(entry)))
-        else:
-            raise ConfigError(f"{entry} is neither a run directory nor a study file (studies/*.yaml)")
-    return runs

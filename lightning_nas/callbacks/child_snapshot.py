@@ -12,9 +12,10 @@ After each epoch (every ``every_n_epochs``) the callback
    batches; under DDP each rank evaluates its share of the children with rank 0's weights and BN
    statistics, and the results are gathered, so the history equals an unsharded evaluation of the checkpoint;
 2. appends one row per child to the history and rewrites ``history.csv`` atomically;
-3. logs the summary scalars (:func:`lightning_nas.metrics.evaluation_summary`) to every logger
+3. logs the summary scalars (:func:`lightning_nas.metrics.evaluation_summary`) and the training
+   cost so far (``cost/*``, :meth:`lightning_nas.cost.TrainingCost.scalars`) to every logger
    and writes them, under the same names, as one row of ``metrics.csv`` (atomically too: nobody
-   needs W&B to read a run); it logs the children's accuracies as one W&B table; a W&B run is
+   needs W&B to read a run), and the cost's totals into ``meta.json``'s ``cost``; it logs the children's accuracies as one W&B table; a W&B run is
    also named like the run directory, gets ``meta.json`` as its config, plots the scalars against
    the epoch and ends with the run directory as an artifact (:mod:`lightning_nas.wandb_run`).
 
@@ -53,7 +54,7 @@ import lightning_nas
 from lightning_nas.errors import ConfigError, Range, at_least, check_ranges
 from lightning_nas.evaluation.service import EvaluationService
 from lightning_nas.groundtruth import GroundTruth
-from lightning_nas.history import COLUMNS, HISTORY_FILE, METRICS_FILE, write_history, write_meta, write_metrics
+from lightning_nas.history import COLUMNS, HISTORY_FILE, METRICS_FILE, load_meta, write_history, write_meta, write_metrics
 from lightning_nas.metrics import evaluation_summary
 from lightning_nas.pool import PoolSampling, evaluation_pool
 from lightning_nas.seeding import resolve_seed
@@ -147,6 +148,7 @@ class ChildSnapshot(L.Callback):
         self.ground_truth, self.recalibration_batches, self.run_name = ground_truth, recalibration_batches, run_name
         self.rows: list[tuple] = []
         self.metrics: list[dict[str, Any]] = []  # one row of metrics.csv per evaluation
+        self.costs: list[dict[str, float]] = []  # the cost scalars of every evaluation (the history cannot recompute them)
         self.config: Optional[dict[str, Any]] = None  # the resolved config, set by the CLI
         self.evaluated_from: Optional[dict[str, Any]] = None  # the checkpoint, set by lightning_nas evaluate
         self.run_dir: Optional[Path] = None
@@ -236,6 +238,7 @@ class ChildSnapshot(L.Callback):
             "sharing": pl_module.hparams.get("sharing"),
             "finetune": pl_module.hparams.get("finetune"),
             "landmarks": None if pl_module.landmarks is None else pl_module.landmarks.describe(datamodule),
+            "cost": pl_module.cost.describe(),
             "dense": {"last_steps": self.dense_last_steps, "every_n_steps": self.dense_every_n_steps},
             "bn_mode": supernet.bn_mode,
             "bn": {
@@ -294,6 +297,7 @@ class ChildSnapshot(L.Callback):
                 for logger in trainer.loggers:
                     logger.log_metrics(logged, step=step)
             self.write_tables()
+            self._write_cost(pl_module)
         return accuracy, loss
 
     def add_evaluation(
@@ -310,7 +314,9 @@ class ChildSnapshot(L.Callback):
             (kind, epoch, step, label, index, float(acc), float(lo), trained)
             for label, index, acc, lo in zip(self.labels, self.indices, accuracy, loss)
         )
-        summary = evaluation_summary(accuracy, previous, self.gt, self.space_gt)
+        cost = pl_module.cost.scalars()
+        self.costs.append(cost)
+        summary = {**evaluation_summary(accuracy, previous, self.gt, self.space_gt), **cost}
         self.metrics.append(_metrics_row(kind, epoch, step, summary))
         return accuracy, loss, summary
 
@@ -318,6 +324,11 @@ class ChildSnapshot(L.Callback):
         """Rewrite ``history.csv`` and ``metrics.csv`` atomically (rank 0)."""
         write_history(self.run_dir, self.rows)
         write_metrics(self.run_dir, self.metrics)
+
+    def _write_cost(self, pl_module: L.LightningModule) -> None:
+        """Bring ``meta.json``'s ``cost`` up to the training so far (rank 0), keeping what others
+        wrote into the file since (a split's ``sharing``)."""
+        write_meta(self.run_dir, {**load_meta(self.run_dir), "cost": pl_module.cost.describe()})
 
     def _define_metrics(self, trainer: L.Trainer, prefix: str, summary: dict[str, float]) -> None:
         """Define W&B metrics before their first value: their x-axis and summary."""
@@ -375,6 +386,7 @@ class ChildSnapshot(L.Callback):
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
+        self._write_cost(pl_module)
         if self.rows:
             # The figure is the offline layer's; importing it here keeps training's imports free of it.
             from lightning_nas.analysis.matrices import accuracy_matrix
@@ -419,23 +431,27 @@ class ChildSnapshot(L.Callback):
 
     # -- checkpointing ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"rows": [list(row) for row in self.rows], "labels": self.labels}
+        return {"rows": [list(row) for row in self.rows], "labels": self.labels, "costs": self.costs}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if self.labels and state_dict["labels"] != self.labels:
             raise ConfigError("the checkpoint evaluated other children than this config: keep snapshot.pool_* unchanged")
         self.rows = [tuple(row) for row in state_dict["rows"]]
+        # a checkpoint written before cost accounting: its evaluations have no cost
+        self.costs = state_dict.get("costs", [{}] * (len(self.rows) // len(state_dict["labels"])))
         self.metrics = self._replayed_metrics(len(state_dict["labels"]))
 
     def _replayed_metrics(self, children: int) -> list[dict[str, Any]]:
         """The metrics rows of the restored history, each evaluation's recomputed from its rows as
-        :meth:`add_evaluation` computed it (the checkpoint keeps the rows alone), so a resumed run's
-        ``metrics.csv`` holds every evaluation, as its ``history.csv`` does."""
+        :meth:`add_evaluation` computed it, with the cost it recorded (the checkpoint keeps the rows
+        and the costs alone), so a resumed run's ``metrics.csv`` holds every evaluation, as its
+        ``history.csv`` does."""
         metrics, previous = [], {}
-        for start in range(0, len(self.rows), children):
+        for start, cost in zip(range(0, len(self.rows), children), self.costs):
             rows = self.rows[start : start + children]
             kind, epoch, step = rows[0][:3]
             accuracy = np.array([row[5] for row in rows])
-            metrics.append(_metrics_row(kind, epoch, step, evaluation_summary(accuracy, previous.get(kind), self.gt, self.space_gt)))
+            summary = {**evaluation_summary(accuracy, previous.get(kind), self.gt, self.space_gt), **cost}
+            metrics.append(_metrics_row(kind, epoch, step, summary))
             previous[kind] = accuracy
         return metrics

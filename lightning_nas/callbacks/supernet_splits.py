@@ -10,13 +10,17 @@ start of each split epoch, before its first step, it
 3. writes ``splits.json`` (every split so far, with a gradient-matched split's distance matrices,
    partitions and scores) atomically into the run directory of
    :class:`~lightning_nas.callbacks.ChildSnapshot`, and puts the same into ``meta.json``'s
-   ``sharing`` (a resumed run writes both into its new run directory when it starts).
+   ``sharing`` (a resumed run writes both into its new run directory when it starts);
+4. adds the split to the run's training cost (:mod:`lightning_nas.cost`): its wall time, and a
+   gradient-matched split's gradient measurements (``gradient_images`` of its records), each a
+   forward and a backward pass of one child.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import time
 from typing import Optional
 
 import lightning as L
@@ -62,11 +66,14 @@ class SuperNetSplits(L.Callback):
             batches=lambda count: _first_batches(trainer, pl_module, count),
         )
         optimizer = trainer.optimizers[0]
+        started = time.perf_counter()
         for level in levels:
             for record in net.split(level, context):
                 _follow(optimizer, net, record)
+                pl_module.cost.add_passes(record.get("gradient_images", 0))
                 rank_zero_info(f"lightning_nas: epoch {record['epoch']}: sub-net {record['view']} split along edge "
                                f"{record['edge']} by ops {record['groups']} into sub-nets {record['views']}")
+        pl_module.cost.add_wall_time(time.perf_counter() - started)
         self._record(trainer, pl_module)
 
     def _record(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -109,6 +109,7 @@ def run(args: list[str]) -> Path:
     (snapshot,) = [c for c in trainer.callbacks if isinstance(c, ChildSnapshot)]
     ckpt_path = Path(cli.config.ckpt_path).expanduser().resolve()
     load_weights(module, cli.checkpoint["state_dict"], ckpt_path)
+    module.on_load_checkpoint(cli.checkpoint)  # the training cost of the checkpoint, which its evaluation reports
     kind, epoch, step = saved_at(cli.checkpoint)
     module.to(trainer.strategy.root_device)
     datamodule.setup("fit")

@@ -23,7 +23,9 @@ Example::
 """
 
 from pathlib import Path
+from typing import Sequence
 
+from lightning_nas.errors import ConfigError
 from lightning_nas.studies.plan import Finish, PlannedRun, plan, run_id, write_manifest
 from lightning_nas.studies.state import RunStatus, run_status
 from lightning_nas.studies.study import Collect, Study, StudyRun, load_study
@@ -32,11 +34,26 @@ from lightning_nas.studies.task import FitTask, TaskResult
 
 def finished_run_dirs(study: Study) -> list[Path]:
     """The run directories of the study's finished runs, in the study's order (what ``study
-    collect`` reads, ``study status --run_dirs`` prints and the notebooks accept for a study file)."""
+    collect`` reads and ``study status --run_dirs`` prints)."""
     statuses = [run_status(run.root, run.finish) for run in plan(study, report=lambda line: None)]
     return [status.run_dir.resolve() for status in statuses if status.state == "done"]
 
+
+def expand_runs(entries: Sequence[str | Path]) -> list[Path]:
+    """Run directories from ``entries``, each a run directory or a study file (``studies/*.yaml``)
+    standing for the directories of its finished runs: what the notebooks accept in
+    ``LIGHTNING_NAS_RUNS``. :class:`ConfigError` for an entry that is neither."""
+    runs: list[Path] = []
+    for entry in map(Path, entries):
+        if entry.is_dir():
+            runs.append(entry)
+        elif entry.suffix in (".yaml", ".yml") and entry.is_file():
+            runs.extend(finished_run_dirs(load_study(entry)))
+        else:
+            raise ConfigError(f"{entry} is neither a run directory nor a study file (studies/*.yaml)")
+    return runs
+
 __all__ = [
     "Collect", "Finish", "FitTask", "PlannedRun", "RunStatus", "Study", "StudyRun", "TaskResult",
-    "finished_run_dirs", "load_study", "plan", "run_id", "run_status", "write_manifest",
+    "expand_runs", "finished_run_dirs", "load_study", "plan", "run_id", "run_status", "write_manifest",
 ]

@@ -131,7 +131,7 @@ def test_third_run_launches_nothing_and_touches_no_file(study):
 
 
 def test_status_lists_the_finished_run_directories(study):
-    from lightning_nas.analysis import expand_runs
+    from lightning_nas.studies import expand_runs
 
     listed = _study("status", str(study.path), "--run_dirs").strip().split(os.pathsep)
     assert listed == [str(attempts(run.root)[-1].resolve()) for run in study.runs]
