@@ -24,6 +24,7 @@ import json
 import shutil
 import struct
 import tempfile
+import time
 import zlib
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -78,12 +79,24 @@ def _chunks(data: bytes) -> Iterator[bytes]:
             parts = []
 
 
-def offline_records(run: str | Path) -> list[Any]:
-    """Every record of an offline run (``wandb.proto.wandb_internal_pb2.Record``), in order."""
+def offline_records(run: str | Path, settle_s: float = 0.3, wait_s: float = 30.0) -> list[Any]:
+    """Every record of an offline run (``wandb.proto.wandb_internal_pb2.Record``), in order.
+
+    W&B's service writes the log behind the process that logs, and may still be writing it just
+    after ``finish()`` has returned: the log is read once it has not grown for ``settle_s`` seconds
+    (waiting at most ``wait_s``), then as far as it goes."""
     from wandb.proto import wandb_internal_pb2
 
+    path, deadline = offline_log(run), time.monotonic() + wait_s
+    data = path.read_bytes()
+    while time.monotonic() < deadline:
+        time.sleep(settle_s)
+        again = path.read_bytes()
+        if again == data:
+            break
+        data = again
     records = []
-    for raw in _chunks(offline_log(run).read_bytes()):
+    for raw in _chunks(data):
         record = wandb_internal_pb2.Record()
         record.ParseFromString(raw)
         records.append(record)

@@ -25,7 +25,6 @@ Example::
 from pathlib import Path
 from typing import Sequence
 
-from lightning_nas.errors import ConfigError
 from lightning_nas.studies.plan import Finish, PlannedRun, plan, run_id, write_manifest
 from lightning_nas.studies.state import RunStatus, run_status
 from lightning_nas.studies.study import Collect, Study, StudyRun, load_study
@@ -40,17 +39,15 @@ def finished_run_dirs(study: Study) -> list[Path]:
 
 
 def expand_runs(entries: Sequence[str | Path]) -> list[Path]:
-    """Run directories from ``entries``, each a run directory or a study file (``studies/*.yaml``)
-    standing for the directories of its finished runs: what the notebooks accept in
-    ``LIGHTNING_NAS_RUNS``. :class:`ConfigError` for an entry that is neither."""
+    """``entries`` with every study file (``studies/*.yaml``) replaced by the directories of its
+    finished runs: what the notebooks accept in ``LIGHTNING_NAS_RUNS``. Other entries (run
+    directories, paper A's released trace) are kept as they are."""
     runs: list[Path] = []
     for entry in map(Path, entries):
-        if entry.is_dir():
-            runs.append(entry)
-        elif entry.suffix in (".yaml", ".yml") and entry.is_file():
+        if entry.suffix in (".yaml", ".yml") and entry.is_file():
             runs.extend(finished_run_dirs(load_study(entry)))
         else:
-            raise ConfigError(f"{entry} is neither a run directory nor a study file (studies/*.yaml)")
+            runs.append(entry)
     return runs
 
 __all__ = [

@@ -37,10 +37,12 @@ def test_dense_validation_rows_cover_the_last_steps_with_the_trained_child(tmp_p
 
 
 def test_fine_tuning_starts_every_child_from_the_super_net(tmp_path):
-    supernet_run = fit(tmp_path / "supernet")
+    narrow = ("--model.supernet.init_args.channels", "4")  # 64 copies fine-tune side by side: keep them small
+    supernet_run = fit(tmp_path / "supernet", *narrow)
     (checkpoint,) = (supernet_run / "checkpoints").glob("*.ckpt")
     run = fit(
         tmp_path / "finetune",
+        *narrow,
         "--model.finetune.checkpoint", str(checkpoint),
         "--trainer.max_epochs", "-1",
         "--trainer.max_steps", "4",
