@@ -40,20 +40,22 @@ class RunConfig(SaveConfigCallback):
         stamp(checkpoint, model=getattr(self, "_model", None))
 
 
+#: How ``fit``'s parser is built; :mod:`lightning_nas.studies.plan` resolves a study's runs with the same
+#: one, so a planned config is exactly what ``fit`` will run.
+PARSER_ARGUMENTS: dict = {
+    "model_class": SuperNetModule,
+    "datamodule_class": ImageDataModule,
+    "subclass_mode_data": True,
+    "parser_class": OneLineErrorParser,
+    # the data module shards its own seeded batches across ranks (see EpochShuffledBatches)
+    "trainer_defaults": {"use_distributed_sampler": False},
+}
+
+
 def run(args: Optional[list[str]] = None) -> NASCLI:
     """Parse ``args`` (``None``: the command line) as LightningCLI does, with the subcommand first
     (``fit``), build the objects and run the subcommand."""
-    cli = NASCLI(
-        SuperNetModule,
-        ImageDataModule,
-        subclass_mode_data=True,
-        parser_class=OneLineErrorParser,
-        save_config_callback=RunConfig,
-        save_config_kwargs={"overwrite": True},
-        # the data module shards its own seeded batches across ranks (see EpochShuffledBatches)
-        trainer_defaults={"use_distributed_sampler": False},
-        args=args,
-    )
+    cli = NASCLI(**PARSER_ARGUMENTS, save_config_callback=RunConfig, save_config_kwargs={"overwrite": True}, args=args)
     for logger in cli.trainer.loggers:
         # a logger whose run was never created (another rank, or no subcommand) has nothing to finish
         run = getattr(logger, "_experiment", None) if isinstance(logger, WandbLogger) else None

@@ -26,11 +26,10 @@ from typing import Any, Callable, Optional
 import yaml
 from lightning.pytorch.cli import LightningArgumentParser
 
-from lightning_nas.cli.parsing import NASCLI, OneLineErrorParser, preflight
-from lightning_nas.data import ImageDataModule
+from lightning_nas.cli.fit import PARSER_ARGUMENTS
+from lightning_nas.cli.parsing import NASCLI, preflight
 from lightning_nas.errors import ConfigError
 from lightning_nas.history import write_atomic
-from lightning_nas.module import SuperNetModule
 from lightning_nas.studies.study import Study
 
 #: Options that say where and how a run is recorded, not what it computes: left out of the run id.
@@ -145,15 +144,7 @@ class ConfigResolver:
     def __call__(self, arguments: list[str]) -> dict:
         argv = ["fit", *arguments]
         if self._cli is None:
-            self._cli = _ParseOnlyCLI(
-                SuperNetModule,
-                ImageDataModule,
-                subclass_mode_data=True,
-                parser_class=OneLineErrorParser,
-                save_config_callback=None,
-                trainer_defaults={"use_distributed_sampler": False},
-                args=argv,
-            )
+            self._cli = _ParseOnlyCLI(**PARSER_ARGUMENTS, save_config_callback=None, args=argv)
         else:
             self._cli.parse_arguments(self._cli.parser, argv)
         dumped = self._cli._parser("fit").dump(self._cli.config["fit"], skip_none=False, format="json")
